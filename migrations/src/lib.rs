@@ -1,0 +1,24 @@
+//! Database migrations for Smilecook GraphQL, one file per change, applied in order by
+//! [`Migrator`] at start-up (`smilecook migrate` runs them alone). Every migration works on
+//! SQLite and PostgreSQL alike and has a `down`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_create_users;
+mod m20261129_000002_create_sessions;
+mod m20261129_000003_create_denylist;
+mod m20261129_000004_create_recipes;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261129_000001_create_users::Migration),
+            Box::new(m20261129_000002_create_sessions::Migration),
+            Box::new(m20261129_000003_create_denylist::Migration),
+            Box::new(m20261129_000004_create_recipes::Migration),
+        ]
+    }
+}

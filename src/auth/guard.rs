@@ -1,0 +1,117 @@
+//! The request's identity. The HTTP handler puts the `Authorization` header into the GraphQL
+//! context as an [`Auth`]; the first resolver that needs a user verifies it (signature, claims,
+//! type, denylist) and the result is kept for the rest of the request. Public fields never ask,
+//! so they stay public; a token that is present but bad is an error, never "anonymous".
+
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use super::{
+    denylist::Revocable,
+    jwt::{Claims, TokenType},
+};
+use crate::{
+    error::{AppError, AppResult},
+    state::AppState,
+};
+
+/// Who is calling, as proven by a valid access token.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub claims: Claims,
+}
+
+/// What the client presented, verified on first use.
+pub struct Auth {
+    header: Option<String>,
+    verified: OnceCell<Result<Option<Principal>, AppError>>,
+}
+
+impl Auth {
+    /// From the raw `Authorization` header value, if any.
+    pub fn new(header: Option<String>) -> Self {
+        Self {
+            header,
+            verified: OnceCell::new(),
+        }
+    }
+
+    /// The caller if a valid token was presented, `None` without one, an error for a bad one.
+    pub async fn principal(&self, state: &AppState) -> Result<Option<&Principal>, &AppError> {
+        self.verified
+            .get_or_init(|| verify_header(state, self.header.as_deref()))
+            .await
+            .as_ref()
+            .map(Option::as_ref)
+    }
+
+    /// The caller, or UNAUTHENTICATED when no token was presented.
+    pub async fn require(&self, state: &AppState) -> Result<&Principal, AppError> {
+        match self.principal(state).await {
+            Ok(Some(principal)) => Ok(principal),
+            Ok(None) => Err(AppError::Unauthenticated(
+                "This operation needs an access token: send `Authorization: Bearer <token>`."
+                    .into(),
+            )),
+            Err(err) => Err(err.replay()),
+        }
+    }
+}
+
+async fn verify_header(state: &AppState, header: Option<&str>) -> AppResult<Option<Principal>> {
+    let Some(header) = header else {
+        return Ok(None);
+    };
+    let token = bearer_token(header)?;
+    let claims = state.keys.verify(token, TokenType::Access)?;
+    let items = [Revocable::Token(claims.jti), Revocable::Session(claims.sid)];
+    if state.denylist.any_revoked(&items).await? {
+        return Err(AppError::TokenRevoked);
+    }
+    Ok(Some(Principal {
+        user_id: claims.sub,
+        claims,
+    }))
+}
+
+/// The token of a `Bearer <token>` header (the scheme is case-insensitive, RFC 7235).
+fn bearer_token(header: &str) -> AppResult<&str> {
+    let malformed = || {
+        AppError::Unauthenticated(
+            "The Authorization header must be `Bearer <token>` with a non-empty token.".into(),
+        )
+    };
+    let (scheme, token) = header.trim().split_once(' ').ok_or_else(malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(malformed());
+    }
+    Ok(token)
+}
+
+impl AppError {
+    /// A copy of a cached verification error, to report it again to another resolver.
+    pub(crate) fn replay(&self) -> AppError {
+        match self {
+            Self::Unauthenticated(m) => Self::Unauthenticated(m.clone()),
+            Self::TokenExpired => Self::TokenExpired,
+            Self::TokenRevoked => Self::TokenRevoked,
+            other => Self::Unavailable(other.message().into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn bearer_headers_are_parsed_strictly() {
+        assert_eq!(bearer_token("Bearer abc").ok(), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc ").ok(), Some("abc"));
+        assert!(bearer_token("Basic abc").is_err());
+        assert!(bearer_token("Bearer").is_err());
+        assert!(bearer_token("Bearer ").is_err());
+    }
+}

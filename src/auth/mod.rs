@@ -1,0 +1,8 @@
+//! Authentication: token signing and verification (`jwt`), password hashing (`password`), the
+//! revocation store (`denylist`) and the per-request identity (`guard`). Nothing here knows HTTP.
+
+pub mod denylist;
+pub mod guard;
+pub mod jwt;
+pub mod password;
+pub mod secret;

@@ -1,0 +1,204 @@
+//! Password hashing with argon2id, kept off the async runtime and bounded.
+//!
+//! Why not `Argon2::hash_password`: it allocates a fresh 19 MiB work area per hash, and glibc
+//! keeps those pages, so a login burst grows the process by hundreds of MiB. Here at most
+//! `concurrency` hashes run at once (a semaphore), each on a blocking thread, borrowing one of at
+//! most `concurrency` reusable work areas. Unknown users are verified against a dummy hash so a
+//! wrong username costs exactly what a wrong password costs.
+
+use std::sync::{Arc, Mutex};
+
+use argon2::{
+    Algorithm, Argon2, Block, Params, Version,
+    password_hash::phc::{Output, ParamsString, PasswordHash, Salt},
+};
+use tokio::sync::Semaphore;
+
+use crate::error::{AppError, AppResult};
+
+/// The outcome of checking a password.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verified {
+    No,
+    /// Correct; `rehash` is a new hash when the stored one used outdated parameters.
+    Yes { rehash: Option<String> },
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: Params,
+    permits: Semaphore,
+    work_areas: Mutex<Vec<Vec<Block>>>,
+    dummy_hash: String,
+}
+
+impl PasswordHasher {
+    pub fn new(memory_kib: u32, iterations: u32, concurrency: usize) -> AppResult<Self> {
+        let params = Params::new(memory_kib, iterations, 1, None)
+            .map_err(|e| AppError::internal(format!("argon2 parameters: {e}")))?;
+        let concurrency = concurrency.max(1);
+        let mut inner = Inner {
+            params,
+            permits: Semaphore::new(concurrency),
+            work_areas: Mutex::new(Vec::with_capacity(concurrency)),
+            dummy_hash: String::new(),
+        };
+        inner.dummy_hash = inner.hash(b"smilecook dummy password")?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    pub async fn hash(&self, password: String) -> AppResult<String> {
+        self.run(move |inner| inner.hash(password.as_bytes())).await
+    }
+
+    /// Checks `password` against `stored`, or against the dummy hash when there is no user.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> AppResult<Verified> {
+        self.run(move |inner| {
+            let Some(stored) = stored else {
+                let _ = inner.check(password.as_bytes(), &inner.dummy_hash)?;
+                return Ok(Verified::No);
+            };
+            if !inner.check(password.as_bytes(), &stored)? {
+                return Ok(Verified::No);
+            }
+            let rehash = match inner.is_outdated(&stored) {
+                true => Some(inner.hash(password.as_bytes())?),
+                false => None,
+            };
+            Ok(Verified::Yes { rehash })
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Inner) -> AppResult<T> + Send + 'static,
+    ) -> AppResult<T> {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(AppError::internal)?;
+        let inner = Arc::clone(&self.inner);
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| job(&inner)))
+            .await
+            .map_err(AppError::internal)?
+    }
+}
+
+impl Inner {
+    fn hash(&self, password: &[u8]) -> AppResult<String> {
+        let salt = Salt::generate();
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
+        let output = self.compute(&argon, password, &salt)?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params).map_err(AppError::internal)?,
+            salt: Some(salt),
+            hash: Some(output),
+        };
+        Ok(phc.to_string())
+    }
+
+    /// Constant-time comparison of the stored output with a fresh computation.
+    fn check(&self, password: &[u8], stored: &str) -> AppResult<bool> {
+        let phc = PasswordHash::new(stored).map_err(AppError::internal)?;
+        let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
+            return Err(AppError::internal("stored password hash lacks salt or output"));
+        };
+        let algorithm = Algorithm::try_from(phc.algorithm.as_str()).map_err(AppError::internal)?;
+        let version = match phc.version {
+            Some(v) => Version::try_from(v).map_err(AppError::internal)?,
+            None => Version::V0x13,
+        };
+        let mut params = Params::try_from(&phc).map_err(AppError::internal)?;
+        if params.output_len() != Some(expected.len()) {
+            params = Params::new(
+                params.m_cost(),
+                params.t_cost(),
+                params.p_cost(),
+                Some(expected.len()),
+            )
+            .map_err(AppError::internal)?;
+        }
+        let argon = Argon2::new(algorithm, version, params);
+        Ok(self.compute(&argon, password, salt)? == *expected)
+    }
+
+    fn is_outdated(&self, stored: &str) -> bool {
+        PasswordHash::new(stored)
+            .ok()
+            .and_then(|phc| Params::try_from(&phc).ok())
+            .is_none_or(|p| {
+                p.m_cost() != self.params.m_cost()
+                    || p.t_cost() != self.params.t_cost()
+                    || p.p_cost() != self.params.p_cost()
+            })
+    }
+
+    /// Runs argon2 in a pooled work area (taken and put back, never held across hashes).
+    fn compute(&self, argon: &Argon2<'_>, password: &[u8], salt: &[u8]) -> AppResult<Output> {
+        let blocks = argon.params().block_count();
+        let mut area = self.take_area();
+        area.resize(blocks, Block::default());
+        let out_len = argon.params().output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let mut out = vec![0u8; out_len];
+        let result = argon.hash_password_into_with_memory(password, salt, &mut out, &mut area[..]);
+        self.put_area(area);
+        result.map_err(AppError::internal)?;
+        Output::new(&out).map_err(AppError::internal)
+    }
+
+    fn take_area(&self) -> Vec<Block> {
+        let mut pool = self.work_areas.lock().unwrap_or_else(|e| e.into_inner());
+        pool.pop().unwrap_or_default()
+    }
+
+    fn put_area(&self, area: Vec<Block>) {
+        let mut pool = self.work_areas.lock().unwrap_or_else(|e| e.into_inner());
+        pool.push(area);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher(memory_kib: u32) -> PasswordHasher {
+        PasswordHasher::new(memory_kib, 1, 2).expect("valid parameters")
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_only_its_own_password() {
+        let h = hasher(64);
+        let phc = h.hash("correct horse".into()).await.expect("hash");
+        assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        let ok = h.verify("correct horse".into(), Some(phc.clone())).await;
+        assert_eq!(ok.expect("verify"), Verified::Yes { rehash: None });
+        let bad = h.verify("wrong horse".into(), Some(phc)).await;
+        assert_eq!(bad.expect("verify"), Verified::No);
+        let unknown = h.verify("x".into(), None).await;
+        assert_eq!(unknown.expect("verify"), Verified::No);
+    }
+
+    #[tokio::test]
+    async fn outdated_parameters_are_upgraded_on_success() {
+        let old = hasher(32).hash("pw123456".into()).await.expect("hash");
+        let new = hasher(64);
+        let Verified::Yes { rehash: Some(rehash) } =
+            new.verify("pw123456".into(), Some(old)).await.expect("verify")
+        else {
+            panic!("expected a rehash");
+        };
+        assert!(rehash.contains("m=64,t=1"));
+    }
+}

@@ -1,0 +1,90 @@
+//! The signing secret. Production requires `JWT_SECRET` (32 bytes or more). Development without
+//! one generates a random secret once and keeps it in an owner-only file beside the database, so
+//! tokens survive restarts; the secret itself is never logged.
+
+use std::{
+    fs,
+    io::{self, Write},
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use rand::{Rng, distr::Alphanumeric};
+
+use crate::config::Config;
+
+pub const MIN_SECRET_LEN: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error(
+        "JWT_SECRET is required in production: set it to a random string of at least {MIN_SECRET_LEN} bytes"
+    )]
+    Missing,
+    #[error("JWT_SECRET is {0} bytes long; it must be at least {MIN_SECRET_LEN} bytes")]
+    TooShort(usize),
+    #[error("cannot read or create the development secret file {path}: {source}")]
+    File { path: PathBuf, source: io::Error },
+}
+
+pub fn resolve(config: &Config) -> Result<Vec<u8>, SecretError> {
+    if let Some(secret) = &config.jwt_secret {
+        if secret.len() < MIN_SECRET_LEN {
+            if config.is_production() {
+                return Err(SecretError::TooShort(secret.len()));
+            }
+            tracing::warn!(
+                "JWT_SECRET is shorter than {MIN_SECRET_LEN} bytes; production would refuse it"
+            );
+        }
+        return Ok(secret.as_bytes().to_vec());
+    }
+    if config.is_production() {
+        return Err(SecretError::Missing);
+    }
+    let path = default_file(config);
+    load_or_create(&path).map_err(|source| SecretError::File { path, source })
+}
+
+/// Beside the SQLite file, or in the working directory for other databases.
+fn default_file(config: &Config) -> PathBuf {
+    if let Some(path) = &config.jwt_secret_file {
+        return path.clone();
+    }
+    let sqlite_file = config
+        .database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| config.database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|file| !file.is_empty() && !file.contains(":memory:"));
+    match sqlite_file {
+        Some(file) => PathBuf::from(format!("{file}.jwt-secret")),
+        None => PathBuf::from(".smilecook-jwt-secret"),
+    }
+}
+
+fn load_or_create(path: &Path) -> io::Result<Vec<u8>> {
+    match fs::read(path) {
+        Ok(secret) if secret.len() >= MIN_SECRET_LEN => return Ok(secret),
+        Ok(_) => tracing::warn!(path = %path.display(), "secret file too short; replacing it"),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    let secret: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(64)
+        .map(char::from)
+        .collect();
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(secret.as_bytes())?;
+    tracing::warn!(
+        path = %path.display(),
+        "JWT_SECRET is not set: generated a development secret and saved it (owner-only); set JWT_SECRET in production"
+    );
+    Ok(secret.into_bytes())
+}

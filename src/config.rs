@@ -1,0 +1,200 @@
+//! Configuration: one clap struct, every field a `--flag` and an environment variable, its `///`
+//! line the `--help` text. Secrets are redacted from `Debug` so the struct can be logged.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+
+/// Where the server runs: development is friendly to people exploring, production is strict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+
+    /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST/DB`. Default: an SQLite
+    /// file `smilecook.db` in the working directory, created on first start.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://smilecook.db?mode=rwc")]
+    pub database_url: String,
+
+    /// Redis URL for the token denylist shared by many instances (e.g. `redis://127.0.0.1/`).
+    /// Without it the denylist lives in the database.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key this server writes (lets several deployments share a Redis).
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "smilecook:")]
+    pub redis_key_prefix: String,
+
+    /// Secret that signs tokens (HS256), at least 32 bytes. In development a random one is
+    /// generated and kept in `JWT_SECRET_FILE`; in production it is required.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Where the development secret is kept when `JWT_SECRET` is not set. Default: beside the
+    /// SQLite file (`smilecook.db.jwt-secret`), or `.smilecook-jwt-secret` for PostgreSQL.
+    #[arg(long, env = "JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+
+    /// Issuer (`iss`) written into and required of every token.
+    #[arg(long, env = "JWT_ISSUER", default_value = "smilecook")]
+    pub jwt_issuer: String,
+
+    /// Audience (`aud`) written into and required of every token.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "smilecook-api")]
+    pub jwt_audience: String,
+
+    /// Clock leeway allowed when checking `exp` and `nbf` (e.g. `0`, `30s`).
+    #[arg(long, env = "JWT_LEEWAY", default_value = "0", value_parser = parse_duration)]
+    pub jwt_leeway: Duration,
+
+    /// Lifetime of an access token (seconds, or `15m`, `1h`).
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub access_token_ttl: Duration,
+
+    /// Lifetime of a login session and its refresh tokens, counted from login (`30d`).
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "30d", value_parser = parse_duration)]
+    pub refresh_token_ttl: Duration,
+
+    /// `development` (GraphiQL, introspection, generated secret) or `production`.
+    #[arg(long, env = "APP_ENV", value_enum, default_value = "development")]
+    pub app_env: AppEnv,
+
+    /// argon2id memory cost in KiB for new hashes (OWASP: 19456). Lower only for tests.
+    #[arg(long, env = "ARGON2_MEMORY_KIB", default_value_t = 19456)]
+    pub argon2_memory_kib: u32,
+
+    /// argon2id iterations for new hashes (OWASP: 2).
+    #[arg(long, env = "ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+
+    /// Browser origins allowed to call the API cross-site (comma-separated). None by default.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Longest time a request may take before it is answered with 408.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Deepest selection nesting an operation may have.
+    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 12)]
+    pub max_query_depth: usize,
+
+    /// Highest complexity an operation may have (each field 1, lists weighed by `first`).
+    #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 2000)]
+    pub max_query_complexity: usize,
+
+    /// Most operations in one batched (JSON array) request; 0, the default, disables batching.
+    #[arg(long, env = "MAX_BATCH", default_value_t = 0)]
+    pub max_batch: usize,
+
+    /// Schema introspection and GraphiQL. Default: on in development, off in production.
+    #[arg(long, env = "INTROSPECTION")]
+    pub introspection: Option<bool>,
+
+    /// How often expired entries are pruned from the SQL denylist.
+    #[arg(long, env = "DENYLIST_PRUNE_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub denylist_prune_interval: Duration,
+}
+
+/// Parses a configuration from command-line style arguments (and the environment), as `main`
+/// does; tests use it to start servers exactly as users do.
+pub fn from_args<I, T>(args: I) -> Result<Config, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        config: Config,
+    }
+    <Wrapper as clap::Parser>::try_parse_from(args).map(|w| w.config)
+}
+
+impl Config {
+    pub fn is_production(&self) -> bool {
+        self.app_env == AppEnv::Production
+    }
+
+    pub fn introspection(&self) -> bool {
+        self.introspection.unwrap_or(!self.is_production())
+    }
+}
+
+/// Seconds (`900`) or a humantime duration (`15m`, `30d`, `1h 30m`).
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    if let Ok(secs) = value.trim().parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(value.trim())
+        .map_err(|e| format!("`{value}` is not a duration like `900`, `15m` or `30d`: {e}"))
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_leeway", &self.jwt_leeway)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("app_env", &self.app_env)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hides the password of a `scheme://user:password@host` URL.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:<redacted>{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_seconds_and_units() {
+        assert_eq!(parse_duration("900"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86400)));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn url_passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db/x"),
+            "postgres://app:<redacted>@db/x"
+        );
+        assert_eq!(redact_url("sqlite://a.db"), "sqlite://a.db");
+    }
+}

@@ -1,0 +1,32 @@
+//! Persistence: sea-orm entities (never exposed as GraphQL types: the user row holds the
+//! password hash) and small query functions per table. Nothing here knows about GraphQL.
+
+pub mod denylist;
+pub mod recipes;
+pub mod sessions;
+pub mod users;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+
+/// Connects with settings that suit the backend: SQLite in WAL mode with foreign keys on.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        options.map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(std::time::Duration::from_secs(5))
+        });
+    }
+    Database::connect(options).await
+}
+
+/// True when `err` is a unique-index violation (a duplicate that lost the race to the index).
+pub fn unique_violation(err: &DbErr) -> Option<String> {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(message)) => Some(message),
+        _ => None,
+    }
+}

@@ -1,0 +1,129 @@
+//! The `users` table. Lookups go through the lower-cased `*_key` columns, whose unique indexes
+//! make username and email unique case-insensitively.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, entity::prelude::*, sea_query::Condition};
+
+use crate::error::{AppError, AppResult};
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "users")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub username: String,
+    pub username_key: String,
+    pub email: String,
+    pub email_key: String,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// A user as the rest of the server sees it: everything but the password hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Model> for User {
+    fn from(m: Model) -> Self {
+        Self {
+            id: m.id,
+            username: m.username,
+            email: m.email,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// Inserts a user; a duplicate username or email becomes a BAD_USER_INPUT naming the field.
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    username: &str,
+    email: &str,
+    password_hash: String,
+) -> AppResult<User> {
+    let row = ActiveModel {
+        id: Set(Uuid::now_v7()),
+        username: Set(username.to_owned()),
+        username_key: Set(username.to_lowercase()),
+        email: Set(email.to_owned()),
+        email_key: Set(email.to_lowercase()),
+        password_hash: Set(password_hash),
+        created_at: Set(crate::time::now()),
+    };
+    match row.insert(db).await {
+        Ok(model) => Ok(model.into()),
+        Err(err) => match super::unique_violation(&err) {
+            Some(message) if message.contains("email") => {
+                Err(AppError::input("email", "This email is already registered."))
+            }
+            Some(_) => Err(AppError::input("username", "This username is already taken.")),
+            None => Err(err.into()),
+        },
+    }
+}
+
+/// The user and password hash for a login name (username or email, any case).
+pub async fn find_credentials(
+    db: &impl ConnectionTrait,
+    login: &str,
+) -> AppResult<Option<(User, String)>> {
+    let key = login.trim().to_lowercase();
+    let found = Entity::find()
+        .filter(
+            Condition::any()
+                .add(Column::UsernameKey.eq(key.as_str()))
+                .add(Column::EmailKey.eq(key.as_str())),
+        )
+        .one(db)
+        .await?;
+    Ok(found.map(|m| {
+        let hash = m.password_hash.clone();
+        (m.into(), hash)
+    }))
+}
+
+pub async fn password_hash(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<String>> {
+    Ok(Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|m| m.password_hash))
+}
+
+pub async fn set_password_hash(db: &impl ConnectionTrait, id: Uuid, hash: String) -> AppResult<()> {
+    Entity::update_many()
+        .col_expr(Column::PasswordHash, Expr::value(hash))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<User>> {
+    Ok(Entity::find_by_id(id).one(db).await?.map(User::from))
+}
+
+pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Vec<User>> {
+    let rows = Entity::find()
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(User::from).collect())
+}
+
+pub async fn find_by_username(db: &impl ConnectionTrait, username: &str) -> AppResult<Option<User>> {
+    let found = Entity::find()
+        .filter(Column::UsernameKey.eq(username.trim().to_lowercase()))
+        .one(db)
+        .await?;
+    Ok(found.map(User::from))
+}

@@ -1,0 +1,337 @@
+//! GraphQL over HTTP, following the GraphQL-over-HTTP specification rather than the laxer
+//! defaults of the integration crate:
+//! - `POST /graphql` takes `application/json` (or `application/graphql`) only: form, multipart
+//!   and `text/plain` bodies are refused with 415, since a browser sends those cross-site
+//!   without a CORS preflight (a request-forgery hole).
+//! - `GET /graphql` runs queries from URL parameters; a mutation there is a 405. A browser
+//!   asking for HTML gets GraphiQL.
+//! - The response media type follows `Accept`: `application/graphql-response+json` answers a
+//!   request that fails before execution (parse, validation, limits) with 400;
+//!   `application/json` answers such requests with 200, as legacy clients expect.
+
+use async_graphql::{
+    BatchRequest, Request, Variables,
+    http::GraphiQLSource,
+    parser::{parse_query, types::OperationType},
+};
+use axum::{
+    body::Bytes,
+    extract::{Query, State, rejection::BytesRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
+    response::{Html, IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::schema::{AppSchema, Executed};
+use crate::auth::guard::Auth;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const APPLICATION_JSON: &str = "application/json";
+
+#[derive(Clone)]
+pub struct GraphQlState {
+    pub schema: AppSchema,
+    /// Serve GraphiQL to browsers on `GET /graphql`.
+    pub graphiql: bool,
+    /// Most operations in one batched (JSON array) request; 0 turns batching off.
+    pub max_batch: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum MediaType {
+    GraphQlResponse,
+    Json,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+pub async fn get(State(gql): State<GraphQlState>, headers: HeaderMap, uri: Uri) -> Response {
+    let wants_html = accepts(&headers, "text/html");
+    let Ok(Query(params)) = Query::<GetParams>::try_from_uri(&uri) else {
+        return problem(StatusCode::BAD_REQUEST, MediaType::Json, "The URL parameters are malformed.");
+    };
+    if params.query.is_none() && wants_html && gql.graphiql {
+        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+    }
+    let media = match negotiate(&headers) {
+        Ok(media) => media,
+        Err(response) => return response,
+    };
+    let request = match get_request(params) {
+        Ok(request) => request,
+        Err(message) => return problem(StatusCode::BAD_REQUEST, media, &message),
+    };
+    if is_mutation(&request) {
+        let mut response = problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            media,
+            "Mutations are only accepted with POST.",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&gql, media, request, &headers).await
+}
+
+pub async fn post(
+    State(gql): State<GraphQlState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let media = match negotiate(&headers) {
+        Ok(media) => media,
+        Err(response) => return response,
+    };
+    let graphql_body = match content_type(&headers).as_deref() {
+        Some(APPLICATION_JSON) => false,
+        Some("application/graphql") => true,
+        _ => {
+            return problem(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                media,
+                "Send the operation as JSON with `Content-Type: application/json`.",
+            );
+        }
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return problem(rejection.status(), media, &rejection.body_text()),
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return problem(StatusCode::BAD_REQUEST, media, "The request body is not valid UTF-8.");
+    };
+    if graphql_body {
+        return execute(&gql, media, Request::new(text), &headers).await;
+    }
+    match parse_body(text, gql.max_batch) {
+        Ok(BatchRequest::Single(request)) => execute(&gql, media, request, &headers).await,
+        Ok(BatchRequest::Batch(requests)) => execute_batch(&gql, media, requests, &headers).await,
+        Err(message) => problem(StatusCode::BAD_REQUEST, media, &message),
+    }
+}
+
+fn parse_body(text: &str, max_batch: usize) -> Result<BatchRequest, String> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| format!("The request body is not valid JSON: {e}."))?;
+    let one = |v: Value| {
+        serde_json::from_value::<Request>(v)
+            .map_err(|e| format!("The request body is not a GraphQL request: {e}."))
+    };
+    match value {
+        Value::Array(items) if max_batch == 0 => {
+            let _ = items;
+            Err("Batched requests (a JSON array of operations) are disabled on this server.".into())
+        }
+        Value::Array(items) if items.len() > max_batch || items.is_empty() => Err(format!(
+            "A batch must hold between 1 and {max_batch} operations; this one has {}.",
+            items.len()
+        )),
+        Value::Array(items) => Ok(BatchRequest::Batch(
+            items.into_iter().map(one).collect::<Result<_, _>>()?,
+        )),
+        Value::Object(_) => Ok(BatchRequest::Single(one(value)?)),
+        _ => Err("The request body must be a JSON object with a `query`.".into()),
+    }
+}
+
+fn get_request(params: GetParams) -> Result<Request, String> {
+    let query = params
+        .query
+        .ok_or("A GET request needs a `query` URL parameter.")?;
+    let mut request = Request::new(query);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = params.variables.filter(|v| !v.is_empty()) {
+        let value: Value = serde_json::from_str(&variables)
+            .map_err(|e| format!("The `variables` parameter is not valid JSON: {e}."))?;
+        request = request.variables(Variables::from_json(value));
+    }
+    if let Some(extensions) = params.extensions.filter(|v| !v.is_empty()) {
+        request.extensions = serde_json::from_str(&extensions)
+            .map_err(|e| format!("The `extensions` parameter is not valid JSON: {e}."))?;
+    }
+    Ok(request)
+}
+
+/// True when the operation that would run is a mutation or subscription. A document that does
+/// not parse is left to the executor, which reports the syntax error properly.
+fn is_mutation(request: &Request) -> bool {
+    let Ok(document) = parse_query(&request.query) else {
+        return false;
+    };
+    let name = request.operation_name.as_deref();
+    document
+        .operations
+        .iter()
+        .filter(|(op_name, _)| name.is_none() || op_name.map(|n| n.as_str()) == name)
+        .any(|(_, op)| op.node.ty != OperationType::Query)
+}
+
+async fn execute(gql: &GraphQlState, media: MediaType, request: Request, headers: &HeaderMap) -> Response {
+    let (ran, body) = run_one(gql, request, headers).await;
+    let status = match (media, ran) {
+        (MediaType::GraphQlResponse, false) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    json_response(status, media, &body)
+}
+
+async fn execute_batch(
+    gql: &GraphQlState,
+    media: MediaType,
+    requests: Vec<Request>,
+    headers: &HeaderMap,
+) -> Response {
+    let mut bodies = Vec::with_capacity(requests.len());
+    for request in requests {
+        bodies.push(run_one(gql, request, headers).await.1);
+    }
+    json_response(StatusCode::OK, media, &Value::Array(bodies))
+}
+
+/// Runs one operation; returns whether it reached execution, and the response body.
+async fn run_one(gql: &GraphQlState, request: Request, headers: &HeaderMap) -> (bool, Value) {
+    let executed = Executed::default();
+    let request = request
+        .data(Auth::new(authorization(headers)))
+        .data(executed.clone());
+    let response = gql.schema.execute(request).await;
+    let ran = executed.get();
+    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| {
+        json!({ "errors": [{ "message": "The response could not be encoded.",
+                             "extensions": { "code": "INTERNAL_SERVER_ERROR" } }] })
+    });
+    if !ran && let Value::Object(map) = &mut body {
+        // A request error has no `data` entry at all (GraphQL over HTTP, 7.1.2).
+        map.remove("data");
+        if let Some(Value::Array(errors)) = map.get_mut("errors") {
+            errors.iter_mut().for_each(add_request_error_code);
+        }
+    }
+    (ran, body)
+}
+
+/// Parse and validation errors get a code too (async-graphql leaves them without one).
+fn add_request_error_code(error: &mut Value) {
+    let Value::Object(error) = error else { return };
+    let ext = error
+        .entry("extensions")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if let Value::Object(ext) = ext {
+        ext.entry("code")
+            .or_insert_with(|| Value::from("GRAPHQL_VALIDATION_FAILED"));
+    }
+}
+
+/// The `Authorization` header; a value that is not visible ASCII reads as a malformed one.
+fn authorization(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}").to_owned())
+}
+
+fn json_response(status: StatusCode, media: MediaType, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let content_type = HeaderValue::from_static(match media {
+        MediaType::GraphQlResponse => "application/graphql-response+json; charset=utf-8",
+        MediaType::Json => "application/json; charset=utf-8",
+    });
+    (status, [(header::CONTENT_TYPE, content_type)], bytes).into_response()
+}
+
+/// An HTTP-level failure in GraphQL's error shape, with a code clients can branch on.
+fn problem(status: StatusCode, media: MediaType, message: &str) -> Response {
+    let code = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
+        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+        StatusCode::NOT_ACCEPTABLE => "NOT_ACCEPTABLE",
+        _ => "BAD_REQUEST",
+    };
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    json_response(status, media, &body)
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let mime: mime::Mime = value.parse().ok()?;
+    Some(mime.essence_str().to_ascii_lowercase())
+}
+
+/// Picks the response media type from `Accept` (with q-values). No `Accept` means
+/// `application/json`; an `Accept` that allows neither type is a 406.
+fn negotiate(headers: &HeaderMap) -> Result<MediaType, Response> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Ok(MediaType::Json);
+    };
+    let grj = quality(accept, GRAPHQL_RESPONSE_JSON);
+    let json = quality(accept, APPLICATION_JSON);
+    match (grj, json) {
+        ((0.0, _), (0.0, _)) => Err(problem(
+            StatusCode::NOT_ACCEPTABLE,
+            MediaType::Json,
+            "Accept must allow application/graphql-response+json or application/json.",
+        )),
+        ((g, g_exact), (j, _)) if g > j || (g == j && g_exact) => Ok(MediaType::GraphQlResponse),
+        _ => Ok(MediaType::Json),
+    }
+}
+
+fn accepts(headers: &HeaderMap, media: &str) -> bool {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    accept.is_some_and(|a| quality(a, media).1)
+}
+
+/// The q-value `accept` gives `media` by its most specific matching range, and whether that
+/// range names `media` exactly.
+fn quality(accept: &str, media: &str) -> (f32, bool) {
+    let (kind, _) = media.split_once('/').unwrap_or((media, ""));
+    let mut best: Option<(u8, f32)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let name = parts.next().unwrap_or("").to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.strip_prefix("q="))
+            .find_map(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let specificity = if name == media {
+            3
+        } else if name == format!("{kind}/*") {
+            2
+        } else if name == "*/*" {
+            1
+        } else {
+            continue;
+        };
+        if best.is_none_or(|(s, _)| specificity > s) {
+            best = Some((specificity, q));
+        }
+    }
+    best.map_or((0.0, false), |(s, q)| (q, s == 3 && q > 0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quality;
+
+    #[test]
+    fn accept_ranges_are_weighed_by_specificity() {
+        let apollo = "application/graphql-response+json,application/json;q=0.9";
+        assert_eq!(quality(apollo, "application/graphql-response+json"), (1.0, true));
+        assert_eq!(quality(apollo, "application/json"), (0.9, true));
+        assert_eq!(quality("*/*", "application/json"), (1.0, false));
+        assert_eq!(quality("text/html", "application/json"), (0.0, false));
+        assert_eq!(quality("application/*;q=0.5, */*", "application/json"), (0.5, false));
+    }
+}

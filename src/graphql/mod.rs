@@ -1,0 +1,36 @@
+//! The GraphQL API: the schema is merged from one part per area (`auth`, `user`, `recipe`),
+//! `handler` speaks GraphQL over HTTP, `loaders` batch lookups. Resolvers are thin: they read
+//! the context, call the domain functions and map their types.
+
+pub mod auth;
+pub mod handler;
+pub mod schema;
+pub mod user;
+
+use async_graphql::Context;
+
+use crate::{
+    auth::guard::{Auth, Principal},
+    error::AppError,
+    state::AppState,
+};
+
+pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
+    ctx.data_unchecked::<AppState>()
+}
+
+/// The caller, or UNAUTHENTICATED / TOKEN_EXPIRED / TOKEN_REVOKED.
+pub(crate) async fn require_user<'a>(ctx: &Context<'a>) -> Result<&'a Principal, AppError> {
+    match ctx.data_opt::<Auth>() {
+        Some(auth) => auth.require(state(ctx)).await,
+        None => Err(AppError::Unauthenticated("No credentials were sent.".into())),
+    }
+}
+
+/// The caller if a token was sent; an error if the token is bad; `None` without one.
+pub(crate) async fn viewer<'a>(ctx: &Context<'a>) -> Result<Option<&'a Principal>, AppError> {
+    match ctx.data_opt::<Auth>() {
+        Some(auth) => auth.principal(state(ctx)).await.map_err(AppError::replay),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,52 @@
+//! `User` and the queries about people: `me` and `user(username)`.
+
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::{require_user, state, viewer};
+use crate::db::{self, users};
+
+/// A person on Smilecook. The email is shown to its owner only.
+pub struct User(pub users::User);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn username(&self) -> &str {
+        &self.0.username
+    }
+
+    /// The account's email: visible to its owner only, null for everyone else.
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        let owner = viewer(ctx).await?.is_some_and(|p| p.user_id == self.0.id);
+        Ok(owner.then_some(self.0.email.as_str()))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// The caller's own account (needs an access token).
+    async fn me(&self, ctx: &Context<'_>) -> Result<User> {
+        let principal = require_user(ctx).await?;
+        let user = db::users::find_by_id(&state(ctx).db, principal.user_id).await?;
+        user.map(User).ok_or_else(|| {
+            crate::error::AppError::Unauthenticated("This account no longer exists.".into()).into()
+        })
+    }
+
+    /// A person by username (any case); null when nobody has it.
+    async fn user(&self, ctx: &Context<'_>, username: String) -> Result<Option<User>> {
+        let user = db::users::find_by_username(&state(ctx).db, &username).await?;
+        Ok(user.map(User))
+    }
+}

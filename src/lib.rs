@@ -1,0 +1,25 @@
+//! Smilecook GraphQL: a recipe-sharing GraphQL API with JSON Web Token security.
+//!
+//! # Layout
+//! - [`config`]: the clap configuration (flags and environment variables).
+//! - [`startup`]: connect, migrate, bind; `app()` builds the router for `main` and tests.
+//! - [`state`]: [`state::AppState`], shared by every request.
+//! - [`error`]: the one error enum and its mapping to `extensions.code`.
+//! - [`auth`]: tokens (`jwt`), passwords (`password`), revocation (`denylist`), the
+//!   request's identity (`guard`) and the signing secret (`secret`).
+//! - [`accounts`]: register, login, refresh, logout, change password.
+//! - [`graphql`]: the schema (one part per area), the HTTP handler.
+//! - [`db`]: sea-orm entities and small query functions; migrations live in `migrations/`.
+//!
+//! Data flows one way: HTTP handler -> resolver -> domain function -> db function.
+
+pub mod accounts;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod startup;
+pub mod state;
+pub mod time;
+pub mod validate;

@@ -1,0 +1,66 @@
+//! The `smilecook` command: `serve` (the default), `migrate`, `export-schema`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use smilecook::{config::Config, graphql::schema, startup};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(version, about = "Smilecook GraphQL: recipe sharing with JWT security")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL), as checked in as `schema.graphql`.
+    ExportSchema,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+        )
+        .init();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::ExportSchema => {
+            print!("{}", schema::sdl());
+            Ok(())
+        }
+        Command::Migrate => startup::connect_and_migrate(&cli.config.database_url)
+            .await
+            .map(|_| tracing::info!("migrations applied")),
+        Command::Serve => serve(cli.config).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err}");
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), startup::StartupError> {
+    tracing::info!(?config, "starting");
+    let server = startup::build(config).await?;
+    let addr = server.local_addr().map_err(|source| startup::StartupError::Bind {
+        addr: ([0, 0, 0, 0], 0).into(),
+        source,
+    })?;
+    tracing::info!("listening on http://{addr}/graphql");
+    server.run().await.map_err(|source| startup::StartupError::Bind { addr, source })
+}
