@@ -94,6 +94,22 @@ pub struct Config {
     #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 2000)]
     pub max_query_complexity: usize,
 
+    /// Longest query text accepted, in bytes.
+    #[arg(long, env = "MAX_QUERY_BYTES", default_value_t = 16 * 1024)]
+    pub max_query_bytes: usize,
+
+    /// Most aliases one operation may use (fragments count each time they are spread).
+    #[arg(long, env = "MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+
+    /// Most root fields one operation may select.
+    #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+
+    /// Most directives on one field (unlimited unless set).
+    #[arg(long, env = "MAX_DIRECTIVES_PER_FIELD")]
+    pub max_directives_per_field: Option<usize>,
+
     /// Most operations in one batched (JSON array) request; 0, the default, disables batching.
     #[arg(long, env = "MAX_BATCH", default_value_t = 0)]
     pub max_batch: usize,
@@ -101,6 +117,10 @@ pub struct Config {
     /// Schema introspection and GraphiQL. Default: on in development, off in production.
     #[arg(long, env = "INTROSPECTION")]
     pub introspection: Option<bool>,
+
+    /// "Did you mean ...?" hints in validation errors. Default: on in development only.
+    #[arg(long, env = "SUGGESTIONS")]
+    pub suggestions: Option<bool>,
 
     /// How often expired entries are pruned from the SQL denylist.
     #[arg(long, env = "DENYLIST_PRUNE_INTERVAL", default_value = "10m", value_parser = parse_duration)]
@@ -125,6 +145,10 @@ where
 impl Config {
     pub fn is_production(&self) -> bool {
         self.app_env == AppEnv::Production
+    }
+
+    pub fn suggestions(&self) -> bool {
+        self.suggestions.unwrap_or(!self.is_production())
     }
 
     pub fn introspection(&self) -> bool {

@@ -116,11 +116,7 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
 /// The whole HTTP application: routes and the layers around them.
 pub fn app(state: AppState) -> Result<Router, StartupError> {
     let config = Arc::clone(&state.config);
-    let limits = Limits {
-        depth: config.max_query_depth,
-        complexity: config.max_query_complexity,
-        introspection: config.introspection(),
-    };
+    let limits = Limits::from_config(&config);
     let gql = GraphQlState {
         schema: build_schema(state, &limits),
         graphiql: config.introspection(),

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod handler;
+pub mod limits;
 pub mod schema;
 pub mod user;
 

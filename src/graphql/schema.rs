@@ -11,8 +11,8 @@ use async_graphql::{
     extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute},
 };
 
-use super::{auth::AuthMutation, user::UserQuery};
-use crate::state::AppState;
+use super::{auth::AuthMutation, limits::QueryLimits, user::UserQuery};
+use crate::{config::Config, state::AppState};
 
 #[derive(MergedObject, Default)]
 pub struct Query(UserQuery);
@@ -22,22 +22,47 @@ pub struct Mutation(AuthMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Limits applied to every operation before any resolver runs.
+/// What the schema lets clients do, from configuration.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    pub depth: usize,
-    pub complexity: usize,
+    pub query: QueryLimits,
+    /// Most directives on one field; `None` leaves it unlimited.
+    pub max_directives: Option<usize>,
     pub introspection: bool,
+    /// "Did you mean ...?" hints in validation errors.
+    pub suggestions: bool,
+}
+
+impl Limits {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            query: QueryLimits {
+                max_query_bytes: config.max_query_bytes,
+                max_aliases: config.max_aliases,
+                max_root_fields: config.max_root_fields,
+                max_depth: config.max_query_depth,
+                max_complexity: config.max_query_complexity,
+            },
+            max_directives: config.max_directives_per_field,
+            introspection: config.introspection(),
+            suggestions: config.suggestions(),
+        }
+    }
 }
 
 pub fn build_schema(state: AppState, limits: &Limits) -> AppSchema {
     let mut builder = builder()
         .data(state)
-        .limit_depth(limits.depth)
-        .limit_complexity(limits.complexity)
+        .extension(limits.query.clone())
         .extension(ExecutionMarker);
+    if let Some(max) = limits.max_directives {
+        builder = builder.limit_directives(max);
+    }
     if !limits.introspection {
         builder = builder.disable_introspection();
+    }
+    if !limits.suggestions {
+        builder = builder.disable_suggestions();
     }
     builder.finish()
 }
