@@ -1,6 +1,8 @@
 //! Account flows: register, login, refresh, logout, change password. Each takes the state and
 //! plain values and returns domain types; the GraphQL resolvers are thin wrappers around them.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
@@ -38,7 +40,43 @@ pub async fn register(
     db::users::insert(&state.db, &username, &email, hash).await
 }
 
-pub async fn login(state: &AppState, login: &str, password: String) -> AppResult<Tokens> {
+/// Checks the password (throttled per account and per client address) and opens a session.
+pub async fn login(
+    state: &AppState,
+    login: &str,
+    password: String,
+    client: Option<IpAddr>,
+) -> AppResult<Tokens> {
+    let throttle = &state.throttle;
+    let account_key = format!("login:{}", login.trim().to_lowercase());
+    let mut keys = vec![(account_key, &throttle.account)];
+    if let Some(ip) = client {
+        keys.push((format!("ip:{ip}"), &throttle.address));
+    }
+    let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+    if let Some(retry_after) = throttle.store.retry_after(&names).await? {
+        return Err(AppError::TooManyRequests { retry_after });
+    }
+    match check_password(state, login, password).await? {
+        Some(user) => {
+            throttle.store.success(&names[0]).await?;
+            open_session(state, user).await
+        }
+        None => {
+            throttle.store.failure(&keys).await?;
+            Err(AppError::Unauthenticated(
+                "Wrong username, email or password.".into(),
+            ))
+        }
+    }
+}
+
+/// The user whose login and password these are; unknown users cost a full hash too.
+async fn check_password(
+    state: &AppState,
+    login: &str,
+    password: String,
+) -> AppResult<Option<User>> {
     let found = db::users::find_credentials(&state.db, login).await?;
     let (user, stored) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
@@ -46,13 +84,15 @@ pub async fn login(state: &AppState, login: &str, password: String) -> AppResult
     };
     let verified = state.hasher.verify(password, stored).await?;
     let (Some(user), Verified::Yes { rehash }) = (user, verified) else {
-        return Err(AppError::Unauthenticated(
-            "Wrong username, email or password.".into(),
-        ));
+        return Ok(None);
     };
     if let Some(hash) = rehash {
         db::users::set_password_hash(&state.db, user.id, hash).await?;
     }
+    Ok(Some(user))
+}
+
+async fn open_session(state: &AppState, user: User) -> AppResult<Tokens> {
     let sid = Uuid::new_v4();
     let now = Utc::now();
     let session_expires = now + to_delta(state.config.refresh_token_ttl);
@@ -74,7 +114,14 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
     let user = db::users::find_by_id(&state.db, claims.sub)
         .await?
         .ok_or(AppError::TokenRevoked)?;
-    let (tokens, next) = issue(state, user, claims.sid, false, Utc::now(), session.expires_at)?;
+    let (tokens, next) = issue(
+        state,
+        user,
+        claims.sid,
+        false,
+        Utc::now(),
+        session.expires_at,
+    )?;
     if !db::sessions::rotate(&state.db, claims.sid, claims.jti, next.jti).await? {
         // Already rotated: this token was stolen or replayed. End the whole login session.
         revoke_sessions(state, &[claims.sid]).await?;
@@ -109,10 +156,15 @@ pub async fn change_password(
     validate::password("newPassword", &new)?;
     let stored = db::users::password_hash(&state.db, principal.user_id).await?;
     if stored.is_none() {
-        return Err(AppError::Unauthenticated("This account no longer exists.".into()));
+        return Err(AppError::Unauthenticated(
+            "This account no longer exists.".into(),
+        ));
     }
     if state.hasher.verify(current, stored).await? == Verified::No {
-        return Err(AppError::input("currentPassword", "The current password is wrong."));
+        return Err(AppError::input(
+            "currentPassword",
+            "The current password is wrong.",
+        ));
     }
     let hash = state.hasher.hash(new).await?;
     db::users::set_password_hash(&state.db, principal.user_id, hash).await?;
@@ -132,7 +184,10 @@ async fn revoke_sessions(state: &AppState, sids: &[Uuid]) -> AppResult<()> {
     }
     // An entry must outlive every token of the session; none lives past login + refresh TTL.
     let until = Utc::now().timestamp() + state.config.refresh_token_ttl.as_secs() as i64;
-    let entries: Vec<_> = sids.iter().map(|s| (Revocable::Session(*s), until)).collect();
+    let entries: Vec<_> = sids
+        .iter()
+        .map(|s| (Revocable::Session(*s), until))
+        .collect();
     state.denylist.revoke(&entries).await?;
     db::sessions::mark_revoked(&state.db, sids).await
 }

@@ -20,7 +20,11 @@ pub struct Config {
 
     /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST/DB`. Default: an SQLite
     /// file `smilecook.db` in the working directory, created on first start.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://smilecook.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://smilecook.db?mode=rwc"
+    )]
     pub database_url: String,
 
     /// Redis URL for the token denylist shared by many instances (e.g. `redis://127.0.0.1/`).
@@ -82,6 +86,10 @@ pub struct Config {
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
 
+    /// Most requests served at once; beyond it requests are refused with 503 SERVER_BUSY.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
+    pub max_concurrent_requests: usize,
+
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
@@ -121,6 +129,26 @@ pub struct Config {
     /// "Did you mean ...?" hints in validation errors. Default: on in development only.
     #[arg(long, env = "SUGGESTIONS")]
     pub suggestions: Option<bool>,
+
+    /// Failed logins allowed per account before it is locked for a while.
+    #[arg(long, env = "LOGIN_FREE_FAILURES", default_value_t = 5)]
+    pub login_free_failures: u32,
+
+    /// Failed logins allowed per client address before it is locked for a while.
+    #[arg(long, env = "LOGIN_ADDRESS_FREE_FAILURES", default_value_t = 50)]
+    pub login_address_free_failures: u32,
+
+    /// The first lockout after the free failures; each further failure doubles it.
+    #[arg(long, env = "LOGIN_LOCKOUT_BASE", default_value = "2s", value_parser = parse_duration)]
+    pub login_lockout_base: Duration,
+
+    /// The longest lockout.
+    #[arg(long, env = "LOGIN_LOCKOUT_MAX", default_value = "15m", value_parser = parse_duration)]
+    pub login_lockout_max: Duration,
+
+    /// Take the client address from the last `X-Forwarded-For` entry (behind a trusted proxy).
+    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
 
     /// How often expired entries are pruned from the SQL denylist.
     #[arg(long, env = "DENYLIST_PRUNE_INTERVAL", default_value = "10m", value_parser = parse_duration)]
@@ -171,7 +199,10 @@ impl fmt::Debug for Config {
             .field("bind", &self.bind)
             .field("database_url", &redact_url(&self.database_url))
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("jwt_leeway", &self.jwt_leeway)

@@ -25,6 +25,10 @@ pub enum AppError {
     FreshTokenRequired,
     Forbidden(String),
     NotFound(String),
+    /// Too many failed attempts: try again after this many seconds.
+    TooManyRequests {
+        retry_after: u64,
+    },
     /// A dependency (database, Redis) is down or unreachable.
     Unavailable(Source),
     /// A bug or an unexpected failure; the source is logged, never sent.
@@ -56,6 +60,7 @@ impl AppError {
             Self::FreshTokenRequired => "FRESH_TOKEN_REQUIRED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
+            Self::TooManyRequests { .. } => "TOO_MANY_REQUESTS",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -74,6 +79,9 @@ impl AppError {
             Self::FreshTokenRequired => {
                 "This operation needs a fresh access token: log in again with your password.".into()
             }
+            Self::TooManyRequests { retry_after } => format!(
+                "Too many failed attempts: try again in {retry_after} seconds."
+            ),
             Self::Unavailable(_) => "A service the server depends on is unavailable.".into(),
             Self::Internal(_) => "Internal server error.".into(),
         }
@@ -94,6 +102,9 @@ impl AppError {
         } = self
         {
             ext.set("field", *field);
+        }
+        if let Self::TooManyRequests { retry_after } = self {
+            ext.set("retryAfter", *retry_after);
         }
         async_graphql::Error {
             message,

@@ -5,6 +5,7 @@ use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
+    error_handling::HandleErrorLayer,
     extract::DefaultBodyLimit,
     http::{HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
@@ -14,9 +15,12 @@ use migrations::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::net::TcpListener;
+// Global: `Router::layer` wraps each method's handler separately, and a per-layer limit
+// would give GET and POST a semaphore each.
+use tower::{BoxError, ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 use tower_http::{
     catch_panic::CatchPanicLayer, cors::CorsLayer, sensitive_headers::SetSensitiveHeadersLayer,
-    timeout::TimeoutLayer, trace::TraceLayer,
+    trace::TraceLayer,
 };
 
 use crate::{
@@ -25,6 +29,7 @@ use crate::{
         jwt::Keys,
         password::PasswordHasher,
         secret,
+        throttle::{LoginThrottle, MemoryThrottle, Policy, RedisThrottle},
     },
     config::Config,
     db,
@@ -32,7 +37,7 @@ use crate::{
         handler::{self, GraphQlState},
         schema::{Limits, build_schema},
     },
-    state::AppState,
+    state::{AppState, Throttle},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -68,8 +73,14 @@ impl Server {
         self.run_until(shutdown_signal()).await
     }
 
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        axum::serve(self.listener, self.router)
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
     }
@@ -77,19 +88,38 @@ impl Server {
 
 pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, StartupError> {
     let db = db::connect(url).await.map_err(StartupError::Database)?;
-    Migrator::up(&db, None).await.map_err(StartupError::Migration)?;
+    Migrator::up(&db, None)
+        .await
+        .map_err(StartupError::Migration)?;
     Ok(db)
 }
 
 pub async fn build(config: Config) -> Result<Server, StartupError> {
     let secret = secret::resolve(&config)?;
-    let keys = Keys::new(&secret, &config.jwt_issuer, &config.jwt_audience, config.jwt_leeway)
-        .map_err(|e| StartupError::Config(format!("signing key: {e}")))?;
+    let keys = Keys::new(
+        &secret,
+        &config.jwt_issuer,
+        &config.jwt_audience,
+        config.jwt_leeway,
+    )
+    .map_err(|e| StartupError::Config(format!("signing key: {e}")))?;
     let db = connect_and_migrate(&config.database_url).await?;
-    let denylist: SharedDenylist = match &config.redis_url {
-        Some(url) => Arc::new(RedisDenylist::connect(url, &config.redis_key_prefix).await?),
-        None => Arc::new(SqlDenylist::new(db.clone())),
+    let redis = match &config.redis_url {
+        Some(url) => Some(denylist::connect_redis(url).await?),
+        None => None,
     };
+    let prefix = &config.redis_key_prefix;
+    let (denylist, store): (SharedDenylist, Box<dyn LoginThrottle>) = match redis {
+        Some(conn) => (
+            Arc::new(RedisDenylist::new(conn.clone(), prefix)),
+            Box::new(RedisThrottle::new(conn, prefix)),
+        ),
+        None => (
+            Arc::new(SqlDenylist::new(db.clone())),
+            Box::new(MemoryThrottle::default()),
+        ),
+    };
+    let throttle = throttle_policies(&config, store);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations, cores)
         .map_err(|e| StartupError::Config(crate::error::Shown(&e).to_string()))?;
@@ -99,6 +129,7 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         keys: Arc::new(keys),
         denylist,
         hasher,
+        throttle: Arc::new(throttle),
         config: Arc::new(config),
     };
     let addr = state.config.bind;
@@ -121,6 +152,7 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
         schema: build_schema(state, &limits),
         graphiql: config.introspection(),
         max_batch: config.max_batch,
+        trust_forwarded_for: config.trust_forwarded_for,
     };
     let router = Router::new()
         .route("/graphql", get(handler::get).post(handler::post))
@@ -128,14 +160,36 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
         .with_state(gql)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(cors(&config)?)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
-        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded_or_timed_out))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(
+                    config.max_concurrent_requests,
+                ))
+                .timeout(config.request_timeout),
+        )
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
-        .layer(SetSensitiveHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]));
+        .layer(SetSensitiveHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]));
     Ok(router)
+}
+
+fn throttle_policies(config: &Config, store: Box<dyn LoginThrottle>) -> Throttle {
+    let policy = |free_failures| Policy {
+        free_failures,
+        base: config.login_lockout_base,
+        max: config.login_lockout_max,
+        window: config.login_lockout_max.max(Duration::from_secs(3600)),
+    };
+    Throttle {
+        store,
+        account: policy(config.login_free_failures),
+        address: policy(config.login_address_free_failures),
+    }
 }
 
 async fn health() -> Json<serde_json::Value> {
@@ -155,6 +209,38 @@ fn cors(config: &Config) -> Result<CorsLayer, StartupError> {
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .max_age(Duration::from_secs(600)))
+}
+
+/// A request over the time limit, or beyond the concurrency cap, gets a coded JSON error.
+async fn overloaded_or_timed_out(err: BoxError) -> Response {
+    let (status, code, message) = if err.is::<tower::timeout::error::Elapsed>() {
+        (
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            "The request took too long and was stopped.",
+        )
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVER_BUSY",
+            "The server is handling too many requests: retry shortly.",
+        )
+    } else {
+        tracing::error!(error = %err, "middleware failure");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            "Internal server error.",
+        )
+    };
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let mut response = (status, Json(body)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// A panic in one request answers that request with a 500 and an id; the server lives on.

@@ -5,7 +5,12 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{denylist::SharedDenylist, jwt::Keys, password::PasswordHasher},
+    auth::{
+        denylist::SharedDenylist,
+        jwt::Keys,
+        password::PasswordHasher,
+        throttle::{LoginThrottle, Policy},
+    },
     config::Config,
 };
 
@@ -15,5 +20,13 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub denylist: SharedDenylist,
     pub hasher: PasswordHasher,
+    pub throttle: Arc<Throttle>,
     pub config: Arc<Config>,
+}
+
+/// Login throttling: the store and the policy for accounts and for client addresses.
+pub struct Throttle {
+    pub store: Box<dyn LoginThrottle>,
+    pub account: Policy,
+    pub address: Policy,
 }

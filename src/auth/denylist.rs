@@ -74,18 +74,23 @@ pub struct RedisDenylist {
     prefix: String,
 }
 
+/// A reconnecting Redis connection with short timeouts: a slow Redis must fail the request
+/// (closed), not hang it.
+pub async fn connect_redis(url: &str) -> redis::RedisResult<redis::aio::ConnectionManager> {
+    let client = redis::Client::open(url)?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(1);
+    redis::aio::ConnectionManager::new_with_config(client, config).await
+}
+
 impl RedisDenylist {
-    pub async fn connect(url: &str, prefix: &str) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1);
-        let conn = redis::aio::ConnectionManager::new_with_config(client, config).await?;
-        Ok(Self {
+    pub fn new(conn: redis::aio::ConnectionManager, prefix: &str) -> Self {
+        Self {
             conn,
             prefix: prefix.to_owned(),
-        })
+        }
     }
 
     fn key(&self, item: Revocable) -> String {

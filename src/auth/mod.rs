@@ -6,3 +6,4 @@ pub mod guard;
 pub mod jwt;
 pub mod password;
 pub mod secret;
+pub mod throttle;

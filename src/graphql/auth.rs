@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 
-use super::{require_user, state, user::User};
+use super::{handler::ClientAddr, require_user, state, user::User};
 use crate::accounts;
 
 #[derive(InputObject)]
@@ -61,7 +61,8 @@ impl AuthMutation {
 
     /// Checks the password and starts a login session. The access token is fresh.
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<AuthPayload> {
-        let tokens = accounts::login(state(ctx), &input.login, input.password).await?;
+        let client = ctx.data_opt::<ClientAddr>().map(|c| c.0);
+        let tokens = accounts::login(state(ctx), &input.login, input.password, client).await?;
         Ok(tokens.into())
     }
 

@@ -20,6 +20,9 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{Html, IntoResponse, Response},
 };
+use std::net::{IpAddr, SocketAddr};
+
+use axum::{Extension, extract::ConnectInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -29,6 +32,10 @@ use crate::auth::guard::Auth;
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
 
+/// The client's address (for login throttling), put into each request's context.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub IpAddr);
+
 #[derive(Clone)]
 pub struct GraphQlState {
     pub schema: AppSchema,
@@ -36,6 +43,8 @@ pub struct GraphQlState {
     pub graphiql: bool,
     /// Most operations in one batched (JSON array) request; 0 turns batching off.
     pub max_batch: usize,
+    /// Read the client address from `X-Forwarded-For` (set by a trusted proxy).
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -53,17 +62,26 @@ struct GetParams {
     extensions: Option<String>,
 }
 
-pub async fn get(State(gql): State<GraphQlState>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn get(
+    State(gql): State<GraphQlState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let client = client_addr(&gql, peer, &headers);
     let wants_html = accepts(&headers, "text/html");
     let Ok(Query(params)) = Query::<GetParams>::try_from_uri(&uri) else {
-        return problem(StatusCode::BAD_REQUEST, MediaType::Json, "The URL parameters are malformed.");
+        return problem(
+            StatusCode::BAD_REQUEST,
+            MediaType::Json,
+            "The URL parameters are malformed.",
+        );
     };
     if params.query.is_none() && wants_html && gql.graphiql {
         return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
     }
-    let media = match negotiate(&headers) {
-        Ok(media) => media,
-        Err(response) => return response,
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
     };
     let request = match get_request(params) {
         Ok(request) => request,
@@ -80,17 +98,18 @@ pub async fn get(State(gql): State<GraphQlState>, headers: HeaderMap, uri: Uri) 
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&gql, media, request, &headers).await
+    execute(&gql, media, request, &headers, client).await
 }
 
 pub async fn post(
     State(gql): State<GraphQlState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let media = match negotiate(&headers) {
-        Ok(media) => media,
-        Err(response) => return response,
+    let client = client_addr(&gql, peer, &headers);
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
     };
     let graphql_body = match content_type(&headers).as_deref() {
         Some(APPLICATION_JSON) => false,
@@ -108,14 +127,20 @@ pub async fn post(
         Err(rejection) => return problem(rejection.status(), media, &rejection.body_text()),
     };
     let Ok(text) = std::str::from_utf8(&body) else {
-        return problem(StatusCode::BAD_REQUEST, media, "The request body is not valid UTF-8.");
+        return problem(
+            StatusCode::BAD_REQUEST,
+            media,
+            "The request body is not valid UTF-8.",
+        );
     };
     if graphql_body {
-        return execute(&gql, media, Request::new(text), &headers).await;
+        return execute(&gql, media, Request::new(text), &headers, client).await;
     }
     match parse_body(text, gql.max_batch) {
-        Ok(BatchRequest::Single(request)) => execute(&gql, media, request, &headers).await,
-        Ok(BatchRequest::Batch(requests)) => execute_batch(&gql, media, requests, &headers).await,
+        Ok(BatchRequest::Single(request)) => execute(&gql, media, request, &headers, client).await,
+        Ok(BatchRequest::Batch(requests)) => {
+            execute_batch(&gql, media, requests, &headers, client).await
+        }
         Err(message) => problem(StatusCode::BAD_REQUEST, media, &message),
     }
 }
@@ -178,8 +203,14 @@ fn is_mutation(request: &Request) -> bool {
         .any(|(_, op)| op.node.ty != OperationType::Query)
 }
 
-async fn execute(gql: &GraphQlState, media: MediaType, request: Request, headers: &HeaderMap) -> Response {
-    let (ran, body) = run_one(gql, request, headers).await;
+async fn execute(
+    gql: &GraphQlState,
+    media: MediaType,
+    request: Request,
+    headers: &HeaderMap,
+    client: Option<ClientAddr>,
+) -> Response {
+    let (ran, body) = run_one(gql, request, headers, client).await;
     let status = match (media, ran) {
         (MediaType::GraphQlResponse, false) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
@@ -192,20 +223,29 @@ async fn execute_batch(
     media: MediaType,
     requests: Vec<Request>,
     headers: &HeaderMap,
+    client: Option<ClientAddr>,
 ) -> Response {
     let mut bodies = Vec::with_capacity(requests.len());
     for request in requests {
-        bodies.push(run_one(gql, request, headers).await.1);
+        bodies.push(run_one(gql, request, headers, client).await.1);
     }
     json_response(StatusCode::OK, media, &Value::Array(bodies))
 }
 
 /// Runs one operation; returns whether it reached execution, and the response body.
-async fn run_one(gql: &GraphQlState, request: Request, headers: &HeaderMap) -> (bool, Value) {
+async fn run_one(
+    gql: &GraphQlState,
+    request: Request,
+    headers: &HeaderMap,
+    client: Option<ClientAddr>,
+) -> (bool, Value) {
     let executed = Executed::default();
-    let request = request
+    let mut request = request
         .data(Auth::new(authorization(headers)))
         .data(executed.clone());
+    if let Some(client) = client {
+        request = request.data(client);
+    }
     let response = gql.schema.execute(request).await;
     let ran = executed.get();
     let mut body = serde_json::to_value(&response).unwrap_or_else(|_| {
@@ -232,6 +272,22 @@ fn add_request_error_code(error: &mut Value) {
         ext.entry("code")
             .or_insert_with(|| Value::from("GRAPHQL_VALIDATION_FAILED"));
     }
+}
+
+/// The peer address, or the last `X-Forwarded-For` hop when the proxy in front is trusted.
+fn client_addr(
+    gql: &GraphQlState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> Option<ClientAddr> {
+    let forwarded = gql
+        .trust_forwarded_for
+        .then(|| headers.get("x-forwarded-for")?.to_str().ok())
+        .flatten()
+        .and_then(|v| v.rsplit(',').next()?.trim().parse::<IpAddr>().ok());
+    forwarded
+        .or(peer.map(|Extension(ConnectInfo(addr))| addr.ip()))
+        .map(ClientAddr)
 }
 
 /// The `Authorization` header; a value that is not visible ASCII reads as a malformed one.
@@ -270,22 +326,26 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Picks the response media type from `Accept` (with q-values). No `Accept` means
-/// `application/json`; an `Accept` that allows neither type is a 406.
-fn negotiate(headers: &HeaderMap) -> Result<MediaType, Response> {
+/// `application/json`; `None` when `Accept` allows neither type (a 406).
+fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return Ok(MediaType::Json);
+        return Some(MediaType::Json);
     };
     let grj = quality(accept, GRAPHQL_RESPONSE_JSON);
     let json = quality(accept, APPLICATION_JSON);
     match (grj, json) {
-        ((0.0, _), (0.0, _)) => Err(problem(
-            StatusCode::NOT_ACCEPTABLE,
-            MediaType::Json,
-            "Accept must allow application/graphql-response+json or application/json.",
-        )),
-        ((g, g_exact), (j, _)) if g > j || (g == j && g_exact) => Ok(MediaType::GraphQlResponse),
-        _ => Ok(MediaType::Json),
+        ((0.0, _), (0.0, _)) => None,
+        ((g, g_exact), (j, _)) if g > j || (g == j && g_exact) => Some(MediaType::GraphQlResponse),
+        _ => Some(MediaType::Json),
     }
+}
+
+fn not_acceptable() -> Response {
+    problem(
+        StatusCode::NOT_ACCEPTABLE,
+        MediaType::Json,
+        "Accept must allow application/graphql-response+json or application/json.",
+    )
 }
 
 fn accepts(headers: &HeaderMap, media: &str) -> bool {
@@ -328,10 +388,16 @@ mod tests {
     #[test]
     fn accept_ranges_are_weighed_by_specificity() {
         let apollo = "application/graphql-response+json,application/json;q=0.9";
-        assert_eq!(quality(apollo, "application/graphql-response+json"), (1.0, true));
+        assert_eq!(
+            quality(apollo, "application/graphql-response+json"),
+            (1.0, true)
+        );
         assert_eq!(quality(apollo, "application/json"), (0.9, true));
         assert_eq!(quality("*/*", "application/json"), (1.0, false));
         assert_eq!(quality("text/html", "application/json"), (0.0, false));
-        assert_eq!(quality("application/*;q=0.5, */*", "application/json"), (0.5, false));
+        assert_eq!(
+            quality("application/*;q=0.5, */*", "application/json"),
+            (0.5, false)
+        );
     }
 }

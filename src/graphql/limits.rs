@@ -126,7 +126,13 @@ fn count_aliases(document: &ExecutableDocument, limit: usize) -> usize {
     let mut count = 0;
     for (_, operation) in document.operations.iter() {
         let mut path = HashSet::new();
-        walk(document, &operation.node.selection_set.node, &mut path, &mut count, limit);
+        walk(
+            document,
+            &operation.node.selection_set.node,
+            &mut path,
+            &mut count,
+            limit,
+        );
     }
     count
 }
@@ -148,13 +154,27 @@ fn walk<'a>(
                 walk(document, &field.node.selection_set.node, path, count, limit);
             }
             Selection::InlineFragment(inline) => {
-                walk(document, &inline.node.selection_set.node, path, count, limit);
+                walk(
+                    document,
+                    &inline.node.selection_set.node,
+                    path,
+                    count,
+                    limit,
+                );
             }
             Selection::FragmentSpread(spread) => {
                 let name = spread.node.fragment_name.node.as_str();
-                let Some(fragment) = document.fragments.get(name) else { continue };
+                let Some(fragment) = document.fragments.get(name) else {
+                    continue;
+                };
                 if path.insert(name) {
-                    walk(document, &fragment.node.selection_set.node, path, count, limit);
+                    walk(
+                        document,
+                        &fragment.node.selection_set.node,
+                        path,
+                        count,
+                        limit,
+                    );
                     path.remove(name);
                 }
             }
@@ -187,7 +207,9 @@ fn root_fields(document: &ExecutableDocument, set: &SelectionSet, depth: usize) 
             Selection::FragmentSpread(spread) => document
                 .fragments
                 .get(spread.node.fragment_name.node.as_str())
-                .map_or(0, |f| root_fields(document, &f.node.selection_set.node, depth + 1)),
+                .map_or(0, |f| {
+                    root_fields(document, &f.node.selection_set.node, depth + 1)
+                }),
         })
         .sum()
 }

@@ -1,0 +1,127 @@
+//! Brute force and overload: failed logins are throttled, slow or excess requests get coded
+//! errors instead of hanging.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{PASSWORD, error_code, spawn_app_with};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn repeated_failed_logins_lock_the_account_with_a_retry_after() {
+    let app = spawn_app_with(&["--login-free-failures=3", "--login-lockout-base=1s"]).await;
+    app.register("ada").await;
+
+    for _ in 0..3 {
+        let body = app.login("ada", "wrong password").await;
+        assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
+    }
+    let locked = app.login("ada", PASSWORD).await;
+
+    assert_eq!(error_code(&locked), Some("TOO_MANY_REQUESTS"), "{locked}");
+    let retry = locked["errors"][0]["extensions"]["retryAfter"].as_u64();
+    assert_eq!(retry, Some(1));
+    assert!(locked["data"].is_null());
+}
+
+#[tokio::test]
+async fn the_owner_gets_back_in_once_the_lockout_has_passed() {
+    let app = spawn_app_with(&["--login-free-failures=2", "--login-lockout-base=1s"]).await;
+    app.register("ada").await;
+    for _ in 0..2 {
+        app.login("ada", "wrong password").await;
+    }
+    assert_eq!(
+        error_code(&app.login("ada", PASSWORD).await),
+        Some("TOO_MANY_REQUESTS")
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let back = app.login("ada", PASSWORD).await;
+
+    assert!(back["data"]["login"]["accessToken"].is_string(), "{back}");
+    // The success cleared the record: one more failure does not lock again.
+    app.login("ada", "wrong password").await;
+    assert!(app.login("ada", PASSWORD).await["data"]["login"].is_object());
+}
+
+#[tokio::test]
+async fn failures_from_one_address_across_accounts_lock_that_address() {
+    let app = spawn_app_with(&[
+        "--login-free-failures=100",
+        "--login-address-free-failures=3",
+        "--login-lockout-base=5s",
+    ])
+    .await;
+    app.register("ada").await;
+    for name in ["bob", "cyd", "dee"] {
+        app.login(name, "guess").await;
+    }
+
+    let body = app.login("ada", PASSWORD).await;
+
+    assert_eq!(error_code(&body), Some("TOO_MANY_REQUESTS"), "{body}");
+}
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_gets_request_timeout() {
+    // A heavy hash parameter makes one login take far longer than the 50 ms limit.
+    let app = spawn_app_with(&["--request-timeout=50ms", "--argon2-iterations=40"]).await;
+
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": "mutation { login(input: {login: \"x\", password: \"y\"}) { accessToken } }" }))
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(error_code(&body), Some("REQUEST_TIMEOUT"));
+}
+
+#[tokio::test]
+async fn requests_beyond_the_concurrency_cap_get_server_busy() {
+    let app = spawn_app_with(&["--max-concurrent-requests=1", "--argon2-iterations=40"]).await;
+    let slow = {
+        let client = app.client.clone();
+        let url = app.url("/graphql");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({ "query": "mutation { login(input: {login: \"x\", password: \"y\"}) { accessToken } }" }))
+                .send()
+                .await
+        })
+    };
+
+    let mut busy = None;
+    for _ in 0..100 {
+        let response = app
+            .client
+            .get(app.url("/graphql?query=%7B__typename%7D"))
+            .send()
+            .await
+            .expect("sent");
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            busy = Some(response);
+            break;
+        }
+        if slow.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let busy = busy.expect("a request was refused while the slow one ran");
+    assert_eq!(
+        busy.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let body: Value = busy.json().await.expect("JSON");
+    assert_eq!(error_code(&body), Some("SERVER_BUSY"));
+    let _ = slow.await;
+}
