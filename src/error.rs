@@ -6,13 +6,14 @@
 //! type into an error *without* extensions, so `?` would silently drop the code. Without it,
 //! the only way into a GraphQL error is the `From` impl below, which always sets the code.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use sea_orm::DbErr;
 
-type Source = Box<dyn std::error::Error + Send + Sync>;
+/// Shared so that an error can be cloned (the guard reports one failure to several fields).
+type Source = Arc<dyn std::error::Error + Send + Sync>;
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum AppError {
     BadUserInput {
         field: Option<&'static str>,
@@ -45,8 +46,8 @@ impl AppError {
         }
     }
 
-    pub fn internal(err: impl Into<Source>) -> Self {
-        Self::Internal(err.into())
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(Arc::from(err.into()))
     }
 
     /// The stable machine-readable code clients branch on.
@@ -123,15 +124,15 @@ impl From<AppError> for async_graphql::Error {
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
         match err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(Box::new(err)),
-            other => Self::Internal(Box::new(other)),
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(Arc::new(err)),
+            other => Self::Internal(Arc::new(other)),
         }
     }
 }
 
 impl From<redis::RedisError> for AppError {
     fn from(err: redis::RedisError) -> Self {
-        Self::Unavailable(Box::new(err))
+        Self::Unavailable(Arc::new(err))
     }
 }
 

@@ -54,7 +54,7 @@ impl Auth {
                 "This operation needs an access token: send `Authorization: Bearer <token>`."
                     .into(),
             )),
-            Err(err) => Err(err.replay()),
+            Err(err) => Err(err.clone()),
         }
     }
 }
@@ -88,18 +88,6 @@ fn bearer_token(header: &str) -> AppResult<&str> {
         return Err(malformed());
     }
     Ok(token)
-}
-
-impl AppError {
-    /// A copy of a cached verification error, to report it again to another resolver.
-    pub(crate) fn replay(&self) -> AppError {
-        match self {
-            Self::Unauthenticated(m) => Self::Unauthenticated(m.clone()),
-            Self::TokenExpired => Self::TokenExpired,
-            Self::TokenRevoked => Self::TokenRevoked,
-            other => Self::Unavailable(other.message().into()),
-        }
-    }
 }
 
 #[cfg(test)]

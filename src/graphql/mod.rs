@@ -33,7 +33,7 @@ pub(crate) async fn require_user<'a>(ctx: &Context<'a>) -> Result<&'a Principal,
 /// The caller if a token was sent; an error if the token is bad; `None` without one.
 pub(crate) async fn viewer<'a>(ctx: &Context<'a>) -> Result<Option<&'a Principal>, AppError> {
     match ctx.data_opt::<Auth>() {
-        Some(auth) => auth.principal(state(ctx)).await.map_err(AppError::replay),
+        Some(auth) => auth.principal(state(ctx)).await.map_err(AppError::clone),
         None => Ok(None),
     }
 }

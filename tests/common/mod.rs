@@ -6,6 +6,8 @@
 //! `TEST_REDIS_URL` the denylist lives in Redis under a key prefix unique to the test.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -16,6 +18,8 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
     pub addr: String,
+    /// The test's own database, for tests that reach behind the server's back.
+    pub database_url: String,
     pub client: reqwest::Client,
     args: Vec<String>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -49,7 +53,8 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         format!("--database-url={database_url}"),
         format!("--jwt-secret={secret}"),
     ];
-    if let Ok(redis) = std::env::var("TEST_REDIS_URL") {
+    let own_redis = extra.iter().any(|a| a.starts_with("--redis-url"));
+    if let (Ok(redis), false) = (std::env::var("TEST_REDIS_URL"), own_redis) {
         args.push(format!("--redis-url={redis}"));
         let prefix = format!("smilecook-test:{}:", uuid::Uuid::new_v4().simple());
         args.push(format!("--redis-key-prefix={prefix}"));
@@ -57,6 +62,7 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut app = TestApp {
         addr: String::new(),
+        database_url,
         client: reqwest::Client::new(),
         args,
         shutdown: None,
