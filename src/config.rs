@@ -5,6 +5,9 @@ use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
 
+/// An SQLite file in the working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://smilecook.db?mode=rwc";
+
 /// Where the server runs: development is friendly to people exploring, production is strict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum AppEnv {
@@ -23,7 +26,7 @@ pub struct Config {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "sqlite://smilecook.db?mode=rwc"
+        default_value = DEFAULT_DATABASE_URL
     )]
     pub database_url: String,
 

@@ -6,8 +6,13 @@ use clap::{Parser, Subcommand};
 use smilecook::{config::Config, graphql::schema, startup};
 use tracing_subscriber::EnvFilter;
 
+/// Without a subcommand, `smilecook [OPTIONS]` is `smilecook serve [OPTIONS]`.
 #[derive(Parser)]
-#[command(version, about = "Smilecook GraphQL: recipe sharing with JWT security")]
+#[command(
+    version,
+    about = "Smilecook GraphQL: recipe sharing with JWT security",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -18,11 +23,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (the default).
-    Serve,
+    Serve(Box<Config>),
     /// Apply pending database migrations and exit.
-    Migrate,
+    Migrate(DatabaseArgs),
     /// Print the GraphQL schema (SDL), as checked in as `schema.graphql`.
     ExportSchema,
+}
+
+#[derive(clap::Args)]
+struct DatabaseArgs {
+    /// Database URL (see `smilecook serve --help`).
+    #[arg(long, env = "DATABASE_URL", default_value = smilecook::config::DEFAULT_DATABASE_URL)]
+    database_url: String,
 }
 
 #[tokio::main]
@@ -34,15 +46,16 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
         )
         .init();
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve(Box::new(cli.config)));
+    let result = match command {
         Command::ExportSchema => {
             print!("{}", schema::sdl());
             Ok(())
         }
-        Command::Migrate => startup::connect_and_migrate(&cli.config.database_url)
+        Command::Migrate(args) => startup::connect_and_migrate(&args.database_url)
             .await
             .map(|_| tracing::info!("migrations applied")),
-        Command::Serve => serve(cli.config).await,
+        Command::Serve(config) => serve(*config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

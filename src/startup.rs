@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tower::{BoxError, ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 use tower_http::{
     catch_panic::CatchPanicLayer, cors::CorsLayer, sensitive_headers::SetSensitiveHeadersLayer,
-    trace::TraceLayer,
+    trace::{DefaultMakeSpan, TraceLayer},
 };
 
 use crate::{
@@ -170,7 +170,9 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
                 .timeout(config.request_timeout),
         )
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
+        // Request headers are logged at debug level; the layer below marks `Authorization` and
+        // `Cookie` sensitive first, so they print as "Sensitive", never as the token.
+        .layer(TraceLayer::new_for_http().make_span_with(DefaultMakeSpan::new().include_headers(true)))
         .layer(SetSensitiveHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
