@@ -19,7 +19,9 @@ use tokio::net::TcpListener;
 // would give GET and POST a semaphore each.
 use tower::{BoxError, ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 use tower_http::{
-    catch_panic::CatchPanicLayer, cors::CorsLayer, sensitive_headers::SetSensitiveHeadersLayer,
+    catch_panic::CatchPanicLayer,
+    cors::CorsLayer,
+    sensitive_headers::SetSensitiveHeadersLayer,
     trace::{DefaultMakeSpan, TraceLayer},
 };
 
@@ -172,7 +174,9 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
         .layer(CatchPanicLayer::custom(panic_response))
         // Request headers are logged at debug level; the layer below marks `Authorization` and
         // `Cookie` sensitive first, so they print as "Sensitive", never as the token.
-        .layer(TraceLayer::new_for_http().make_span_with(DefaultMakeSpan::new().include_headers(true)))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(DefaultMakeSpan::new().include_headers(true)),
+        )
         .layer(SetSensitiveHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,

@@ -30,7 +30,10 @@ fn start(dir: &std::path::Path, secret: &str) -> Running {
         .args(["serve", "--bind=127.0.0.1:0"])
         .env("RUST_LOG", "debug")
         .env("NO_COLOR", "1")
-        .env("DATABASE_URL", format!("sqlite://{}/logs.db?mode=rwc", dir.display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/logs.db?mode=rwc", dir.display()),
+        )
         .env("JWT_SECRET", secret)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -59,7 +62,11 @@ fn start(dir: &std::path::Path, secret: &str) -> Running {
     let addr = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the server announces its address");
-    Running { child, output, addr: format!("http://{addr}") }
+    Running {
+        child,
+        output,
+        addr: format!("http://{addr}"),
+    }
 }
 
 async fn call(addr: &str, query: &str, variables: Value, token: Option<&str>) -> Value {
@@ -70,7 +77,13 @@ async fn call(addr: &str, query: &str, variables: Value, token: Option<&str>) ->
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    request.send().await.expect("sent").json().await.expect("JSON")
+    request
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON")
 }
 
 #[tokio::test]
@@ -81,21 +94,52 @@ async fn tokens_passwords_and_hashes_never_appear_in_debug_logs() {
     let addr = server.addr.clone();
     let password = "a very secret passphrase";
 
-    call(&addr, "mutation($i: RegisterInput!) { register(input: $i) { id } }",
-        json!({ "i": { "username": "ada", "email": "ada@example.com", "password": password } }), None).await;
-    let login = call(&addr, "mutation($i: LoginInput!) { login(input: $i) { accessToken refreshToken } }",
-        json!({ "i": { "login": "ada", "password": password } }), None).await;
-    let access = login["data"]["login"]["accessToken"].as_str().expect("access").to_owned();
-    let refresh = login["data"]["login"]["refreshToken"].as_str().expect("refresh").to_owned();
+    call(
+        &addr,
+        "mutation($i: RegisterInput!) { register(input: $i) { id } }",
+        json!({ "i": { "username": "ada", "email": "ada@example.com", "password": password } }),
+        None,
+    )
+    .await;
+    let login = call(
+        &addr,
+        "mutation($i: LoginInput!) { login(input: $i) { accessToken refreshToken } }",
+        json!({ "i": { "login": "ada", "password": password } }),
+        None,
+    )
+    .await;
+    let access = login["data"]["login"]["accessToken"]
+        .as_str()
+        .expect("access")
+        .to_owned();
+    let refresh = login["data"]["login"]["refreshToken"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
     call(&addr, "{ me { id } }", json!({}), Some(&access)).await;
-    let rotated = call(&addr, "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }",
-        json!({ "t": refresh }), None).await;
-    assert!(rotated["data"]["refreshToken"]["accessToken"].is_string(), "{rotated}");
+    let rotated = call(
+        &addr,
+        "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }",
+        json!({ "t": refresh }),
+        None,
+    )
+    .await;
+    assert!(
+        rotated["data"]["refreshToken"]["accessToken"].is_string(),
+        "{rotated}"
+    );
     call(&addr, "mutation { logout }", json!({}), Some(&access)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let logs = server.output.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    assert!(logs.contains("authorization"), "request headers are not logged at all:\n{logs}");
+    let logs = server
+        .output
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    assert!(
+        logs.contains("authorization"),
+        "request headers are not logged at all:\n{logs}"
+    );
     for (what, secret_text) in [
         ("access token", access.as_str()),
         ("refresh token", refresh.as_str()),
@@ -103,6 +147,9 @@ async fn tokens_passwords_and_hashes_never_appear_in_debug_logs() {
         ("signing secret", secret),
         ("password hash", "$argon2id$"),
     ] {
-        assert!(!logs.contains(secret_text), "the {what} appears in the logs");
+        assert!(
+            !logs.contains(secret_text),
+            "the {what} appears in the logs"
+        );
     }
 }
