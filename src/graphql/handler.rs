@@ -61,9 +61,8 @@ pub async fn get(State(gql): State<GraphQlState>, headers: HeaderMap, uri: Uri) 
     if params.query.is_none() && wants_html && gql.graphiql {
         return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
     }
-    let media = match negotiate(&headers) {
-        Ok(media) => media,
-        Err(response) => return response,
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
     };
     let request = match get_request(params) {
         Ok(request) => request,
@@ -88,9 +87,8 @@ pub async fn post(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let media = match negotiate(&headers) {
-        Ok(media) => media,
-        Err(response) => return response,
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
     };
     let graphql_body = match content_type(&headers).as_deref() {
         Some(APPLICATION_JSON) => false,
@@ -270,22 +268,26 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Picks the response media type from `Accept` (with q-values). No `Accept` means
-/// `application/json`; an `Accept` that allows neither type is a 406.
-fn negotiate(headers: &HeaderMap) -> Result<MediaType, Response> {
+/// `application/json`; `None` when `Accept` allows neither type (a 406).
+fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return Ok(MediaType::Json);
+        return Some(MediaType::Json);
     };
     let grj = quality(accept, GRAPHQL_RESPONSE_JSON);
     let json = quality(accept, APPLICATION_JSON);
     match (grj, json) {
-        ((0.0, _), (0.0, _)) => Err(problem(
-            StatusCode::NOT_ACCEPTABLE,
-            MediaType::Json,
-            "Accept must allow application/graphql-response+json or application/json.",
-        )),
-        ((g, g_exact), (j, _)) if g > j || (g == j && g_exact) => Ok(MediaType::GraphQlResponse),
-        _ => Ok(MediaType::Json),
+        ((0.0, _), (0.0, _)) => None,
+        ((g, g_exact), (j, _)) if g > j || (g == j && g_exact) => Some(MediaType::GraphQlResponse),
+        _ => Some(MediaType::Json),
     }
+}
+
+fn not_acceptable() -> Response {
+    problem(
+        StatusCode::NOT_ACCEPTABLE,
+        MediaType::Json,
+        "Accept must allow application/graphql-response+json or application/json.",
+    )
 }
 
 fn accepts(headers: &HeaderMap, media: &str) -> bool {
