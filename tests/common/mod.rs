@@ -6,7 +6,9 @@
 //! `TEST_REDIS_URL` the denylist lives in Redis under a key prefix unique to the test.
 #![allow(dead_code)]
 
-use std::time::Duration;
+pub mod jwt;
+
+use std::{path::Path, time::Duration};
 
 use serde_json::{Value, json};
 use smilecook::{config, startup};
@@ -17,10 +19,11 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestApp {
     pub addr: String,
     pub client: reqwest::Client,
+    /// The directory holding this test's SQLite file (and a generated secret file, if any).
+    pub dir: tempfile::TempDir,
     args: Vec<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
 }
 
 /// A registered user with the tokens of one login.
@@ -56,25 +59,37 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         args.push(format!("--redis-key-prefix={prefix}"));
     }
     args.extend(extra.iter().map(|s| s.to_string()));
+    spawn_app_from(args, dir).await
+}
+
+/// Starts a server from exactly these arguments (for tests that must not get the defaults, such
+/// as the secret). `dir` is kept as long as the app lives.
+pub async fn spawn_app_from(args: Vec<String>, dir: tempfile::TempDir) -> TestApp {
     let mut app = TestApp {
         addr: String::new(),
         client: reqwest::Client::new(),
+        dir,
         args,
         shutdown: None,
         server: None,
-        _dir: dir,
     };
     app.start().await;
     app
 }
 
+/// The URL of an SQLite database file in `dir`, created on first connection.
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join("test.db").display())
+}
+
 async fn fresh_database(dir: &tempfile::TempDir) -> String {
     let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
-        let file = dir.path().join("test.db");
-        return format!("sqlite://{}?mode=rwc", file.display());
+        return sqlite_url(dir.path());
     };
     let name = format!("smilecook_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = sea_orm::Database::connect(&base).await.expect("connect to TEST_DATABASE_URL");
+    let admin = sea_orm::Database::connect(&base)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
     sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE DATABASE \"{name}\""))
         .await
         .expect("create test database");
@@ -93,7 +108,11 @@ impl TestApp {
         let (tx, rx) = oneshot::channel();
         self.shutdown = Some(tx);
         self.server = Some(tokio::spawn(async move {
-            let _ = server.run_until(async { let _ = rx.await; }).await;
+            let _ = server
+                .run_until(async {
+                    let _ = rx.await;
+                })
+                .await;
         }));
     }
 
@@ -108,30 +127,53 @@ impl TestApp {
         self.start().await;
     }
 
+    /// The `--jwt-secret` the server signs with, so that tests can forge tokens.
+    pub fn secret(&self) -> &str {
+        self.args
+            .iter()
+            .find_map(|arg| arg.strip_prefix("--jwt-secret="))
+            .expect("the app was started with --jwt-secret")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.addr)
     }
 
     /// POSTs a GraphQL request and returns the JSON body (any status).
     pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
-        let mut request = self
-            .client
-            .post(self.url("/graphql"))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("request sent");
-        response.json().await.expect("JSON body")
+        let body = json!({ "query": query, "variables": variables });
+        self.post(&body, token.map(|t| format!("Bearer {t}"))).await
     }
 
     /// Runs the named operation from `document` (one of the `tests/operations/*.graphql`).
-    pub async fn op(&self, document: &str, name: &str, variables: Value, token: Option<&str>) -> Value {
-        let mut request = self.client.post(self.url("/graphql")).json(&json!({
-            "query": document, "operationName": name, "variables": variables,
-        }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+    pub async fn op(
+        &self,
+        document: &str,
+        name: &str,
+        variables: Value,
+        token: Option<&str>,
+    ) -> Value {
+        let authorization = token.map(|t| format!("Bearer {t}"));
+        self.op_with_authorization(document, name, variables, authorization)
+            .await
+    }
+
+    /// Like [`TestApp::op`] with any `Authorization` header value (or none).
+    pub async fn op_with_authorization(
+        &self,
+        document: &str,
+        name: &str,
+        variables: Value,
+        authorization: Option<String>,
+    ) -> Value {
+        let body = json!({ "query": document, "operationName": name, "variables": variables });
+        self.post(&body, authorization).await
+    }
+
+    async fn post(&self, body: &Value, authorization: Option<String>) -> Value {
+        let mut request = self.client.post(self.url("/graphql")).json(body);
+        if let Some(value) = authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, value);
         }
         let response = request.send().await.expect("request sent");
         response.json().await.expect("JSON body")
@@ -145,8 +187,13 @@ impl TestApp {
     }
 
     pub async fn login(&self, login: &str, password: &str) -> Value {
-        self.op(AUTH, "Login", json!({ "input": { "login": login, "password": password } }), None)
-            .await
+        self.op(
+            AUTH,
+            "Login",
+            json!({ "input": { "login": login, "password": password } }),
+            None,
+        )
+        .await
     }
 
     /// Registers `username` and logs in.
@@ -156,15 +203,29 @@ impl TestApp {
             .as_str()
             .unwrap_or_else(|| panic!("registration failed: {registered}"))
             .to_owned();
-        let login = self.login(username, PASSWORD).await;
-        let payload = &login["data"]["login"];
-        TestUser {
+        let user = TestUser {
             id,
             username: username.into(),
             email: format!("{username}@example.com"),
             password: PASSWORD.into(),
-            access: payload["accessToken"].as_str().expect("access token").into(),
-            refresh: payload["refreshToken"].as_str().expect("refresh token").into(),
+            access: String::new(),
+            refresh: String::new(),
+        };
+        self.new_session(&user).await
+    }
+
+    /// Logs `user` in again: the same account with the tokens of a second login session.
+    pub async fn new_session(&self, user: &TestUser) -> TestUser {
+        let login = self.login(&user.username, &user.password).await;
+        let payload = &login["data"]["login"];
+        let token = |name: &str| match payload[name].as_str() {
+            Some(token) => token.to_owned(),
+            None => panic!("login failed: {login}"),
+        };
+        TestUser {
+            access: token("accessToken"),
+            refresh: token("refreshToken"),
+            ..user.clone()
         }
     }
 
@@ -173,7 +234,19 @@ impl TestApp {
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Value {
-        self.op(AUTH, "Refresh", json!({ "token": refresh_token }), None).await
+        self.op(AUTH, "Refresh", json!({ "token": refresh_token }), None)
+            .await
+    }
+
+    pub async fn logout(&self, token: &str, all_sessions: bool) -> Value {
+        self.op(AUTH, "Logout", json!({ "all": all_sessions }), Some(token))
+            .await
+    }
+
+    pub async fn change_password(&self, token: &str, current: &str, new: &str) -> Value {
+        let variables = json!({ "current": current, "new": new });
+        self.op(AUTH, "ChangePassword", variables, Some(token))
+            .await
     }
 }
 
@@ -190,4 +263,30 @@ pub const AUTH: &str = include_str!("../operations/auth.graphql");
 /// The `extensions.code` of the first error, if any.
 pub fn error_code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// The `extensions.field` of the first error, if any.
+pub fn error_field(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["field"].as_str()
+}
+
+/// Asserts that `body` failed with `code` and a message in plain words: a capitalised sentence
+/// with no library error names (`InvalidSignature`), Rust paths or debug output in it.
+#[track_caller]
+pub fn assert_error(body: &Value, code: &str) {
+    assert_eq!(error_code(body), Some(code), "unexpected response: {body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    let camel_case = message.split_whitespace().any(|word| {
+        let chars: Vec<char> = word.chars().collect();
+        chars
+            .windows(2)
+            .any(|w| w[0].is_lowercase() && w[1].is_uppercase())
+    });
+    let plain = message.starts_with(char::is_uppercase)
+        && message.ends_with('.')
+        && !camel_case
+        && !["::", "{", "Error", "error:"]
+            .iter()
+            .any(|s| message.contains(s));
+    assert!(plain, "not a message in plain words: {message:?}");
 }
