@@ -57,10 +57,15 @@ async fn main() -> ExitCode {
 async fn serve(config: Config) -> Result<(), startup::StartupError> {
     tracing::info!(?config, "starting");
     let server = startup::build(config).await?;
-    let addr = server.local_addr().map_err(|source| startup::StartupError::Bind {
-        addr: ([0, 0, 0, 0], 0).into(),
-        source,
-    })?;
+    let addr = server
+        .local_addr()
+        .map_err(|source| startup::StartupError::Bind {
+            addr: ([0, 0, 0, 0], 0).into(),
+            source,
+        })?;
     tracing::info!("listening on http://{addr}/graphql");
-    server.run().await.map_err(|source| startup::StartupError::Bind { addr, source })
+    server
+        .run()
+        .await
+        .map_err(|source| startup::StartupError::Bind { addr, source })
 }

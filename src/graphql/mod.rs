@@ -23,7 +23,9 @@ pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
 pub(crate) async fn require_user<'a>(ctx: &Context<'a>) -> Result<&'a Principal, AppError> {
     match ctx.data_opt::<Auth>() {
         Some(auth) => auth.require(state(ctx)).await,
-        None => Err(AppError::Unauthenticated("No credentials were sent.".into())),
+        None => Err(AppError::Unauthenticated(
+            "No credentials were sent.".into(),
+        )),
     }
 }
 
