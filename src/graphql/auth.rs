@@ -77,10 +77,12 @@ impl AuthMutation {
     async fn logout(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = false)] all_sessions: bool,
+        // Nullable, as clients declare it (`$all: Boolean`): an omitted nullable variable
+        // arrives as null, which a `Boolean!` argument would refuse despite its default.
+        #[graphql(default_with = "Some(false)")] all_sessions: Option<bool>,
     ) -> Result<bool> {
         let principal = require_user(ctx).await?;
-        accounts::logout(state(ctx), principal, all_sessions).await?;
+        accounts::logout(state(ctx), principal, all_sessions.unwrap_or(false)).await?;
         Ok(true)
     }
 

@@ -6,9 +6,10 @@
 //! `TEST_REDIS_URL` the denylist lives in Redis under a key prefix unique to the test.
 #![allow(dead_code)]
 
+pub mod jwt;
 pub mod proxy;
 
-use std::time::Duration;
+use std::{path::Path, time::Duration};
 
 use serde_json::{Value, json};
 use smilecook::{config, startup};
@@ -21,10 +22,11 @@ pub struct TestApp {
     /// The test's own database, for tests that reach behind the server's back.
     pub database_url: String,
     pub client: reqwest::Client,
+    /// The directory holding this test's SQLite file (and a generated secret file, if any).
+    pub dir: tempfile::TempDir,
     args: Vec<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
 }
 
 /// A registered user with the tokens of one login.
@@ -60,23 +62,38 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         args.push(format!("--redis-key-prefix={prefix}"));
     }
     args.extend(extra.iter().map(|s| s.to_string()));
+    spawn_app_from(args, dir).await
+}
+
+/// Starts a server from exactly these arguments (for tests that must not get the defaults, such
+/// as the secret). `dir` is kept as long as the app lives.
+pub async fn spawn_app_from(args: Vec<String>, dir: tempfile::TempDir) -> TestApp {
+    let database_url = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--database-url="))
+        .unwrap_or_default()
+        .to_owned();
     let mut app = TestApp {
         addr: String::new(),
         database_url,
         client: reqwest::Client::new(),
+        dir,
         args,
         shutdown: None,
         server: None,
-        _dir: dir,
     };
     app.start().await;
     app
 }
 
+/// The URL of an SQLite database file in `dir`, created on first connection.
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join("test.db").display())
+}
+
 async fn fresh_database(dir: &tempfile::TempDir) -> String {
     let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
-        let file = dir.path().join("test.db");
-        return format!("sqlite://{}?mode=rwc", file.display());
+        return sqlite_url(dir.path());
     };
     let name = format!("smilecook_test_{}", uuid::Uuid::new_v4().simple());
     let admin = sea_orm::Database::connect(&base)
@@ -119,21 +136,22 @@ impl TestApp {
         self.start().await;
     }
 
+    /// The `--jwt-secret` the server signs with, so that tests can forge tokens.
+    pub fn secret(&self) -> &str {
+        self.args
+            .iter()
+            .find_map(|arg| arg.strip_prefix("--jwt-secret="))
+            .expect("the app was started with --jwt-secret")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.addr)
     }
 
     /// POSTs a GraphQL request and returns the JSON body (any status).
     pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
-        let mut request = self
-            .client
-            .post(self.url("/graphql"))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("request sent");
-        response.json().await.expect("JSON body")
+        let body = json!({ "query": query, "variables": variables });
+        self.post(&body, token.map(|t| format!("Bearer {t}"))).await
     }
 
     /// Runs the named operation from `document` (one of the `tests/operations/*.graphql`).
@@ -144,11 +162,27 @@ impl TestApp {
         variables: Value,
         token: Option<&str>,
     ) -> Value {
-        let mut request = self.client.post(self.url("/graphql")).json(&json!({
-            "query": document, "operationName": name, "variables": variables,
-        }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+        let authorization = token.map(|t| format!("Bearer {t}"));
+        self.op_with_authorization(document, name, variables, authorization)
+            .await
+    }
+
+    /// Like [`TestApp::op`] with any `Authorization` header value (or none).
+    pub async fn op_with_authorization(
+        &self,
+        document: &str,
+        name: &str,
+        variables: Value,
+        authorization: Option<String>,
+    ) -> Value {
+        let body = json!({ "query": document, "operationName": name, "variables": variables });
+        self.post(&body, authorization).await
+    }
+
+    async fn post(&self, body: &Value, authorization: Option<String>) -> Value {
+        let mut request = self.client.post(self.url("/graphql")).json(body);
+        if let Some(value) = authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, value);
         }
         let response = request.send().await.expect("request sent");
         response.json().await.expect("JSON body")
@@ -178,21 +212,29 @@ impl TestApp {
             .as_str()
             .unwrap_or_else(|| panic!("registration failed: {registered}"))
             .to_owned();
-        let login = self.login(username, PASSWORD).await;
-        let payload = &login["data"]["login"];
-        TestUser {
+        let user = TestUser {
             id,
             username: username.into(),
             email: format!("{username}@example.com"),
             password: PASSWORD.into(),
-            access: payload["accessToken"]
-                .as_str()
-                .expect("access token")
-                .into(),
-            refresh: payload["refreshToken"]
-                .as_str()
-                .expect("refresh token")
-                .into(),
+            access: String::new(),
+            refresh: String::new(),
+        };
+        self.new_session(&user).await
+    }
+
+    /// Logs `user` in again: the same account with the tokens of a second login session.
+    pub async fn new_session(&self, user: &TestUser) -> TestUser {
+        let login = self.login(&user.username, &user.password).await;
+        let payload = &login["data"]["login"];
+        let token = |name: &str| match payload[name].as_str() {
+            Some(token) => token.to_owned(),
+            None => panic!("login failed: {login}"),
+        };
+        TestUser {
+            access: token("accessToken"),
+            refresh: token("refreshToken"),
+            ..user.clone()
         }
     }
 
@@ -202,6 +244,17 @@ impl TestApp {
 
     pub async fn refresh(&self, refresh_token: &str) -> Value {
         self.op(AUTH, "Refresh", json!({ "token": refresh_token }), None)
+            .await
+    }
+
+    pub async fn logout(&self, token: &str, all_sessions: bool) -> Value {
+        self.op(AUTH, "Logout", json!({ "all": all_sessions }), Some(token))
+            .await
+    }
+
+    pub async fn change_password(&self, token: &str, current: &str, new: &str) -> Value {
+        let variables = json!({ "current": current, "new": new });
+        self.op(AUTH, "ChangePassword", variables, Some(token))
             .await
     }
 }
@@ -219,4 +272,30 @@ pub const AUTH: &str = include_str!("../operations/auth.graphql");
 /// The `extensions.code` of the first error, if any.
 pub fn error_code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// The `extensions.field` of the first error, if any.
+pub fn error_field(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["field"].as_str()
+}
+
+/// Asserts that `body` failed with `code` and a message in plain words: a capitalised sentence
+/// with no library error names (`InvalidSignature`), Rust paths or debug output in it.
+#[track_caller]
+pub fn assert_error(body: &Value, code: &str) {
+    assert_eq!(error_code(body), Some(code), "unexpected response: {body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    let camel_case = message.split_whitespace().any(|word| {
+        let chars: Vec<char> = word.chars().collect();
+        chars
+            .windows(2)
+            .any(|w| w[0].is_lowercase() && w[1].is_uppercase())
+    });
+    let plain = message.starts_with(char::is_uppercase)
+        && message.ends_with('.')
+        && !camel_case
+        && !["::", "{", "Error", "error:"]
+            .iter()
+            .any(|s| message.contains(s));
+    assert!(plain, "not a message in plain words: {message:?}");
 }
