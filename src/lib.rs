@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`config`]: the clap configuration (flags and environment variables).
 //! - [`startup`]: connect, migrate, bind; `app()` builds the router for `main` and tests.
+//! - [`http`]: the layers around every route (limits, CORS, timeouts, panics, tracing).
 //! - [`state`]: [`state::AppState`], shared by every request.
 //! - [`error`]: the one error enum and its mapping to `extensions.code`.
 //! - [`auth`]: tokens (`jwt`), passwords (`password`), revocation (`denylist`), the
@@ -19,6 +20,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graphql;
+pub mod http;
 pub mod startup;
 pub mod state;
 pub mod time;

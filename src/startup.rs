@@ -3,28 +3,6 @@
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{
-    Json, Router,
-    error_handling::HandleErrorLayer,
-    extract::DefaultBodyLimit,
-    http::{HeaderValue, Method, StatusCode, header},
-    response::{IntoResponse, Response},
-    routing::get,
-};
-use migrations::{Migrator, MigratorTrait};
-use sea_orm::DatabaseConnection;
-use serde_json::json;
-use tokio::net::TcpListener;
-// Global: `Router::layer` wraps each method's handler separately, and a per-layer limit
-// would give GET and POST a semaphore each.
-use tower::{BoxError, ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    cors::CorsLayer,
-    sensitive_headers::SetSensitiveHeadersLayer,
-    trace::{DefaultMakeSpan, TraceLayer},
-};
-
 use crate::{
     auth::{
         denylist::{self, PruneTask, RedisDenylist, SharedDenylist, SqlDenylist},
@@ -39,8 +17,13 @@ use crate::{
         handler::{self, GraphQlState},
         schema::{Limits, build_schema},
     },
+    http,
     state::{AppState, Throttle},
 };
+use axum::{Router, routing::get};
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -158,30 +141,9 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
     };
     let router = Router::new()
         .route("/graphql", get(handler::get).post(handler::post))
-        .route("/health", get(health))
-        .with_state(gql)
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(cors(&config)?)
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(overloaded_or_timed_out))
-                .load_shed()
-                .layer(GlobalConcurrencyLimitLayer::new(
-                    config.max_concurrent_requests,
-                ))
-                .timeout(config.request_timeout),
-        )
-        .layer(CatchPanicLayer::custom(panic_response))
-        // Request headers are logged at debug level; the layer below marks `Authorization` and
-        // `Cookie` sensitive first, so they print as "Sensitive", never as the token.
-        .layer(
-            TraceLayer::new_for_http().make_span_with(DefaultMakeSpan::new().include_headers(true)),
-        )
-        .layer(SetSensitiveHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]));
-    Ok(router)
+        .route("/health", get(http::health))
+        .with_state(gql);
+    http::with_layers(router, &config)
 }
 
 fn throttle_policies(config: &Config, store: Box<dyn LoginThrottle>) -> Throttle {
@@ -196,67 +158,6 @@ fn throttle_policies(config: &Config, store: Box<dyn LoginThrottle>) -> Throttle
         account: policy(config.login_free_failures),
         address: policy(config.login_address_free_failures),
     }
-}
-
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
-}
-
-fn cors(config: &Config) -> Result<CorsLayer, StartupError> {
-    let origins = config
-        .cors_allowed_origins
-        .iter()
-        .filter(|o| !o.trim().is_empty())
-        .map(|o| HeaderValue::from_str(o.trim()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StartupError::Config(format!("CORS_ALLOWED_ORIGINS: {e}")))?;
-    Ok(CorsLayer::new()
-        .allow_origin(origins)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-        .max_age(Duration::from_secs(600)))
-}
-
-/// A request over the time limit, or beyond the concurrency cap, gets a coded JSON error.
-async fn overloaded_or_timed_out(err: BoxError) -> Response {
-    let (status, code, message) = if err.is::<tower::timeout::error::Elapsed>() {
-        (
-            StatusCode::REQUEST_TIMEOUT,
-            "REQUEST_TIMEOUT",
-            "The request took too long and was stopped.",
-        )
-    } else if err.is::<tower::load_shed::error::Overloaded>() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVER_BUSY",
-            "The server is handling too many requests: retry shortly.",
-        )
-    } else {
-        tracing::error!(error = %err, "middleware failure");
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_SERVER_ERROR",
-            "Internal server error.",
-        )
-    };
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    let mut response = (status, Json(body)).into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
-}
-
-/// A panic in one request answers that request with a 500 and an id; the server lives on.
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    tracing::error!(%reference, "a request handler panicked");
-    let body = json!({ "errors": [{
-        "message": format!("Internal error (reference {reference})."),
-        "extensions": { "code": "INTERNAL_SERVER_ERROR" } }] });
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }
 
 async fn shutdown_signal() {

@@ -168,3 +168,17 @@ async fn huge_headers_are_refused_with_a_4xx() {
         ),
     }
 }
+
+#[tokio::test]
+async fn a_missing_required_variable_is_a_request_error() {
+    let app = spawn_app().await;
+    let body = json!({ "query": "query($u: String!) { user(username: $u) { id } }" });
+
+    let (status, body) = post_raw(&app, "application/json", body.to_string().into_bytes()).await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.get("data").is_none());
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
+    let message = body["errors"][0]["message"].as_str().unwrap_or("");
+    assert!(message.contains("$u"), "{message}");
+}

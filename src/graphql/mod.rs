@@ -5,8 +5,10 @@
 pub mod auth;
 pub mod handler;
 pub mod limits;
+pub mod media;
 pub mod schema;
 pub mod user;
+pub mod variables;
 
 use async_graphql::Context;
 

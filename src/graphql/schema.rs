@@ -11,7 +11,9 @@ use async_graphql::{
     extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute},
 };
 
-use super::{auth::AuthMutation, limits::QueryLimits, user::UserQuery};
+use super::{
+    auth::AuthMutation, limits::QueryLimits, user::UserQuery, variables::RequiredVariables,
+};
 use crate::{config::Config, state::AppState};
 
 #[derive(MergedObject, Default)]
@@ -54,6 +56,7 @@ pub fn build_schema(state: AppState, limits: &Limits) -> AppSchema {
     let mut builder = builder()
         .data(state)
         .extension(limits.query.clone())
+        .extension(RequiredVariables)
         .extension(ExecutionMarker);
     if let Some(max) = limits.max_directives {
         builder = builder.limit_directives(max);
