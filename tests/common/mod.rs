@@ -125,6 +125,17 @@ impl TestApp {
         }));
     }
 
+    /// Restarts on the same database with some options changed (`--flag=value` replaces any
+    /// earlier value of that flag).
+    pub async fn restart_with(&mut self, changes: &[&str]) {
+        for change in changes {
+            let flag = change.split('=').next().unwrap_or(change);
+            self.args.retain(|arg| arg.split('=').next() != Some(flag));
+            self.args.push(change.to_string());
+        }
+        self.restart().await;
+    }
+
     /// Stops the server and starts a new one on the same database and configuration.
     pub async fn restart(&mut self) {
         if let Some(tx) = self.shutdown.take() {
