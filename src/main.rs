@@ -1,9 +1,9 @@
-//! The `smilecook` command: `serve` (the default), `migrate`, `export-schema`.
+//! The `smilecook` command: `serve` (the default), `migrate`, `export-schema`, `seed`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use smilecook::{config::Config, graphql::schema, startup};
+use smilecook::{config::Config, graphql::schema, seed, startup};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -23,6 +23,13 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL), as checked in as `schema.graphql`.
     ExportSchema,
+    /// Write demo data: users `ada` and `bob` (password `smilecook-demo`) and recipes, 4 in 5
+    /// published. Runs once, on a fresh database (it refuses if the demo users exist).
+    Seed {
+        /// How many recipes to write.
+        #[arg(long, default_value_t = seed::DEFAULT_RECIPES)]
+        recipes: usize,
+    },
 }
 
 #[tokio::main]
@@ -41,8 +48,10 @@ async fn main() -> ExitCode {
         }
         Command::Migrate => startup::connect_and_migrate(&cli.config.database_url)
             .await
-            .map(|_| tracing::info!("migrations applied")),
-        Command::Serve => serve(cli.config).await,
+            .map(|_| tracing::info!("migrations applied"))
+            .map_err(Into::into),
+        Command::Serve => serve(cli.config).await.map_err(Into::into),
+        Command::Seed { recipes } => seed_demo(&cli.config, recipes).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -54,13 +63,29 @@ async fn main() -> ExitCode {
     }
 }
 
+async fn seed_demo(config: &Config, recipes: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let seeded = seed::run(config, recipes).await?;
+    println!(
+        "seeded users ada and bob (password `{}`) and {} recipes, {} of them published",
+        seed::DEMO_PASSWORD,
+        seeded.recipes,
+        seeded.published
+    );
+    Ok(())
+}
+
 async fn serve(config: Config) -> Result<(), startup::StartupError> {
     tracing::info!(?config, "starting");
     let server = startup::build(config).await?;
-    let addr = server.local_addr().map_err(|source| startup::StartupError::Bind {
-        addr: ([0, 0, 0, 0], 0).into(),
-        source,
-    })?;
+    let addr = server
+        .local_addr()
+        .map_err(|source| startup::StartupError::Bind {
+            addr: ([0, 0, 0, 0], 0).into(),
+            source,
+        })?;
     tracing::info!("listening on http://{addr}/graphql");
-    server.run().await.map_err(|source| startup::StartupError::Bind { addr, source })
+    server
+        .run()
+        .await
+        .map_err(|source| startup::StartupError::Bind { addr, source })
 }

@@ -3,7 +3,11 @@
 //! the context, call the domain functions and map their types.
 
 pub mod auth;
+pub mod connection;
 pub mod handler;
+pub mod loaders;
+pub mod recipe;
+pub mod recipe_input;
 pub mod schema;
 pub mod user;
 
@@ -23,7 +27,9 @@ pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
 pub(crate) async fn require_user<'a>(ctx: &Context<'a>) -> Result<&'a Principal, AppError> {
     match ctx.data_opt::<Auth>() {
         Some(auth) => auth.require(state(ctx)).await,
-        None => Err(AppError::Unauthenticated("No credentials were sent.".into())),
+        None => Err(AppError::Unauthenticated(
+            "No credentials were sent.".into(),
+        )),
     }
 }
 

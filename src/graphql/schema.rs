@@ -11,14 +11,19 @@ use async_graphql::{
     extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute},
 };
 
-use super::{auth::AuthMutation, user::UserQuery};
+use super::{
+    auth::AuthMutation,
+    loaders,
+    recipe::{RecipeMutation, RecipeQuery},
+    user::UserQuery,
+};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct Query(UserQuery);
+pub struct Query(UserQuery, RecipeQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AuthMutation);
+pub struct Mutation(AuthMutation, RecipeMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -32,6 +37,7 @@ pub struct Limits {
 
 pub fn build_schema(state: AppState, limits: &Limits) -> AppSchema {
     let mut builder = builder()
+        .data(loaders::data_loader(state.db.clone()))
         .data(state)
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)

@@ -1,0 +1,216 @@
+//! `Recipe`, the recipe queries (`recipes`, `recipe`, `myRecipes`, and `User.recipes` through
+//! [`recipes_of`]) and the recipe mutations. Rules live in [`crate::recipes`].
+
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{
+    connection::{RecipeConnection, Total, weight},
+    loaders::{AuthorPage, UserId, loader},
+    recipe_input::{CreateRecipeInput, RecipeOrder, UpdateRecipeInput, Visibility},
+    require_user, state,
+    user::User,
+    viewer,
+};
+use crate::{
+    db,
+    error::AppError,
+    recipes::{
+        self,
+        listing::{self, Page, PageArgs},
+    },
+};
+
+/// A recipe. Drafts (`isPublish: false`) are visible to their author only.
+pub struct Recipe(pub db::recipes::Recipe);
+
+#[Object]
+impl Recipe {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    async fn num_of_servings(&self) -> i32 {
+        self.0.num_of_servings
+    }
+
+    /// Minutes.
+    async fn cook_time(&self) -> i32 {
+        self.0.cook_time
+    }
+
+    async fn ingredients(&self) -> &str {
+        &self.0.ingredients
+    }
+
+    async fn directions(&self) -> &str {
+        &self.0.directions
+    }
+
+    /// Whether everybody can see it; false for a draft.
+    async fn is_publish(&self) -> bool {
+        self.0.is_publish
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Advances with every change.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    async fn author(&self, ctx: &Context<'_>) -> Result<User> {
+        let author = loader(ctx).load_one(UserId(self.0.author_id)).await?;
+        author
+            .map(User)
+            .ok_or_else(|| AppError::internal("a recipe's author does not exist").into())
+    }
+}
+
+#[derive(Default)]
+pub struct RecipeQuery;
+
+#[Object]
+impl RecipeQuery {
+    /// Published recipes, newest first unless `orderBy` says otherwise. `search` matches the
+    /// name, description or ingredients, ignoring case; `%`, `_` and `\` are plain characters.
+    #[graphql(complexity = "weight(first, child_complexity)")]
+    async fn recipes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "0 to 100.")] first: Option<i32>,
+        #[graphql(desc = "A `cursor` or `endCursor` from the previous page.")] after: Option<
+            String,
+        >,
+        search: Option<String>,
+        order_by: Option<RecipeOrder>,
+    ) -> Result<RecipeConnection> {
+        let filter = listing::published_filter(search.as_deref())?;
+        let args = PageArgs {
+            first,
+            after,
+            order: order_by.map(Into::into).unwrap_or_default(),
+        };
+        let page = listing::fetch(&state(ctx).db, &filter, &args).await?;
+        Ok(RecipeConnection::new(page, Total::Query(filter)))
+    }
+
+    /// A published recipe, or the caller's own draft; null otherwise (also for an id that is
+    /// not a recipe id at all).
+    async fn recipe(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Recipe>> {
+        let viewer = viewer(ctx).await?.map(|p| p.user_id);
+        let recipe = recipes::find_visible(&state(ctx).db, viewer, &id).await?;
+        Ok(recipe.map(Recipe))
+    }
+
+    /// The caller's recipes, newest first (needs an access token).
+    #[graphql(complexity = "weight(first, child_complexity)")]
+    async fn my_recipes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "Some(Visibility::All)")] visibility: Option<Visibility>,
+        #[graphql(default = 20, desc = "0 to 100.")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<RecipeConnection> {
+        let me = require_user(ctx).await?.user_id;
+        let visibility = visibility.unwrap_or_default().into();
+        let filter = listing::author_filter(me, Some(me), visibility);
+        let args = PageArgs {
+            first,
+            after,
+            order: Default::default(),
+        };
+        let page = listing::fetch(&state(ctx).db, &filter, &args).await?;
+        Ok(RecipeConnection::new(page, Total::Query(filter)))
+    }
+}
+
+/// `User.recipes`: the author's recipes the caller may see, newest first, batched across all
+/// the authors of a page by the loader.
+pub(crate) async fn recipes_of(
+    ctx: &Context<'_>,
+    author: Uuid,
+    visibility: Option<Visibility>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<RecipeConnection> {
+    let viewer = viewer(ctx).await?.map(|p| p.user_id);
+    let filter = listing::author_filter(author, viewer, visibility.unwrap_or_default().into());
+    let args = PageArgs {
+        first,
+        after,
+        order: Default::default(),
+    };
+    let window = args.window()?;
+    let key = AuthorPage {
+        filter: filter.clone(),
+        window: window.clone(),
+    };
+    let rows = loader(ctx).load_one(key).await?.unwrap_or_default();
+    Ok(RecipeConnection::new(
+        Page::new(rows, &window),
+        Total::Author(filter),
+    ))
+}
+
+#[derive(Default)]
+pub struct RecipeMutation;
+
+#[Object]
+impl RecipeMutation {
+    /// Saves a new draft; publish it with `publishRecipe`.
+    async fn create_recipe(&self, ctx: &Context<'_>, input: CreateRecipeInput) -> Result<Recipe> {
+        let me = require_user(ctx).await?.user_id;
+        Ok(Recipe(
+            recipes::create(&state(ctx).db, me, input.into()).await?,
+        ))
+    }
+
+    /// Changes the fields present in `input`, all or none of them.
+    async fn update_recipe(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateRecipeInput,
+    ) -> Result<Recipe> {
+        let me = require_user(ctx).await?.user_id;
+        let changes = input.changes()?;
+        Ok(Recipe(
+            recipes::update(&state(ctx).db, me, &id, changes).await?,
+        ))
+    }
+
+    /// Deletes one of the caller's recipes and returns its id.
+    async fn delete_recipe(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        let me = require_user(ctx).await?.user_id;
+        let deleted = recipes::delete(&state(ctx).db, me, &id).await?;
+        Ok(ID(deleted.to_string()))
+    }
+
+    /// Makes one of the caller's recipes visible to everybody (no change if it already is).
+    async fn publish_recipe(&self, ctx: &Context<'_>, id: ID) -> Result<Recipe> {
+        set_published(ctx, id, true).await
+    }
+
+    /// Turns one of the caller's recipes back into a draft (no change if it already is one).
+    async fn unpublish_recipe(&self, ctx: &Context<'_>, id: ID) -> Result<Recipe> {
+        set_published(ctx, id, false).await
+    }
+}
+
+async fn set_published(ctx: &Context<'_>, id: ID, published: bool) -> Result<Recipe> {
+    let me = require_user(ctx).await?.user_id;
+    let recipe = recipes::set_published(&state(ctx).db, me, &id, published).await?;
+    Ok(Recipe(recipe))
+}

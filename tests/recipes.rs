@@ -1,0 +1,356 @@
+//! Recipes over HTTP: who sees what (anonymous, the author, someone else), and the mutations
+//! with their ownership rules.
+
+mod common;
+mod recipe_helpers;
+
+use common::{TestApp, TestUser, error_code, spawn_app};
+use recipe_helpers::{RECIPES, create, create_published, id, ids, input, publish};
+use serde_json::{Value, json};
+
+/// Ada with one published recipe and one draft; Bob with one published recipe.
+struct World {
+    app: TestApp,
+    ada: TestUser,
+    bob: TestUser,
+    published: String,
+    draft: String,
+    bobs: String,
+}
+
+async fn world() -> World {
+    let app = spawn_app().await;
+    let ada = app.user("ada").await;
+    let bob = app.user("bob").await;
+    let published = id(&create_published(&app, &ada, input("Ada's soup")).await).to_owned();
+    let draft = id(&create(&app, &ada, input("Ada's secret stew")).await).to_owned();
+    let bobs = id(&create_published(&app, &bob, input("Bob's bread")).await).to_owned();
+    World {
+        app,
+        ada,
+        bob,
+        published,
+        draft,
+        bobs,
+    }
+}
+
+impl World {
+    async fn recipe(&self, id: &str, token: Option<&str>) -> Value {
+        self.app
+            .op(RECIPES, "Recipe", json!({ "id": id }), token)
+            .await
+    }
+
+    async fn public_ids(&self, token: Option<&str>) -> Vec<String> {
+        let body = recipe_helpers::recipes(&self.app, json!({}), token).await;
+        ids(&body["data"]["recipes"])
+    }
+
+    async fn user_recipes(
+        &self,
+        username: &str,
+        visibility: &str,
+        token: Option<&str>,
+    ) -> Vec<String> {
+        let vars = json!({ "username": username, "visibility": visibility });
+        let body = self.app.op(RECIPES, "UserRecipes", vars, token).await;
+        ids(&body["data"]["user"]["recipes"])
+    }
+
+    async fn my_ids(&self, visibility: &str, user: &TestUser) -> Vec<String> {
+        let vars = json!({ "visibility": visibility });
+        let body = self
+            .app
+            .op(RECIPES, "MyRecipes", vars, Some(&user.access))
+            .await;
+        ids(&body["data"]["myRecipes"])
+    }
+}
+
+#[tokio::test]
+async fn a_new_recipe_is_a_draft_holding_exactly_what_was_sent() {
+    let app = spawn_app().await;
+    let ada = app.user("ada").await;
+
+    let mut recipe = create(&app, &ada, input("Tomato soup")).await;
+
+    for generated in ["id", "createdAt", "updatedAt"] {
+        assert!(
+            recipe[generated].is_string(),
+            "{generated} missing: {recipe}"
+        );
+        recipe[generated] = json!("…");
+    }
+    assert_eq!(
+        recipe,
+        json!({
+            "id": "…", "name": "Tomato soup", "description": "A test recipe.",
+            "numOfServings": 2, "cookTime": 30, "ingredients": "water\nsalt",
+            "directions": "Boil the water. Add salt.", "isPublish": false,
+            "createdAt": "…", "updatedAt": "…",
+            "author": { "id": ada.id, "username": "ada" },
+        })
+    );
+}
+
+#[tokio::test]
+async fn anonymous_visitors_see_published_recipes_only() {
+    let w = world().await;
+
+    assert_eq!(
+        w.public_ids(None).await,
+        [w.bobs.clone(), w.published.clone()]
+    );
+    assert_eq!(
+        w.recipe(&w.published, None).await["data"]["recipe"]["name"],
+        "Ada's soup"
+    );
+    assert_eq!(
+        w.recipe(&w.draft, None).await,
+        json!({ "data": { "recipe": null } })
+    );
+    assert_eq!(
+        w.user_recipes("ada", "ALL", None).await,
+        [w.published.clone()]
+    );
+    assert_eq!(
+        w.user_recipes("ada", "PRIVATE", None).await,
+        [w.published.clone()]
+    );
+    let mine = w.app.op(RECIPES, "MyRecipes", json!({}), None).await;
+    assert_eq!(error_code(&mine), Some("UNAUTHENTICATED"));
+}
+
+#[tokio::test]
+async fn the_author_sees_their_drafts_where_they_ask_for_them() {
+    let w = world().await;
+    let token = Some(w.ada.access.as_str());
+
+    // The public listing stays public, even for the author.
+    assert_eq!(
+        w.public_ids(token).await,
+        [w.bobs.clone(), w.published.clone()]
+    );
+    assert_eq!(
+        w.recipe(&w.draft, token).await["data"]["recipe"]["isPublish"],
+        false
+    );
+    assert_eq!(
+        w.my_ids("ALL", &w.ada).await,
+        [w.draft.clone(), w.published.clone()]
+    );
+    assert_eq!(w.my_ids("PUBLIC", &w.ada).await, [w.published.clone()]);
+    assert_eq!(w.my_ids("PRIVATE", &w.ada).await, [w.draft.clone()]);
+    assert_eq!(
+        w.user_recipes("ada", "ALL", token).await,
+        [w.draft.clone(), w.published.clone()]
+    );
+    assert_eq!(
+        w.user_recipes("ada", "PRIVATE", token).await,
+        [w.draft.clone()]
+    );
+}
+
+#[tokio::test]
+async fn another_user_never_sees_someone_elses_drafts() {
+    let w = world().await;
+    let token = Some(w.bob.access.as_str());
+
+    assert_eq!(
+        w.recipe(&w.draft, token).await,
+        json!({ "data": { "recipe": null } })
+    );
+    assert_eq!(
+        w.user_recipes("ada", "ALL", token).await,
+        [w.published.clone()]
+    );
+    assert_eq!(
+        w.user_recipes("ada", "PRIVATE", token).await,
+        [w.published.clone()]
+    );
+    assert_eq!(w.my_ids("ALL", &w.bob).await, [w.bobs.clone()]);
+    let page = w
+        .app
+        .op(RECIPES, "UserRecipes", json!({ "username": "ada" }), token)
+        .await;
+    assert_eq!(page["data"]["user"]["recipes"]["totalCount"], 1);
+}
+
+#[tokio::test]
+async fn an_id_that_is_no_recipe_reads_as_null() {
+    let w = world().await;
+
+    for id in ["not-a-uuid", "", "00000000-0000-0000-0000-000000000000"] {
+        assert_eq!(
+            w.recipe(id, Some(&w.ada.access)).await,
+            json!({ "data": { "recipe": null } })
+        );
+    }
+}
+
+/// Runs `operation` on `id` as `user` and returns the error code.
+async fn code_of(app: &TestApp, operation: &str, id: &str, user: &TestUser) -> Option<String> {
+    let vars = match operation {
+        "UpdateRecipe" => json!({ "id": id, "input": { "name": "Taken over" } }),
+        _ => json!({ "id": id }),
+    };
+    let body = app.op(RECIPES, operation, vars, Some(&user.access)).await;
+    error_code(&body).map(str::to_owned)
+}
+
+const WRITES: [&str; 4] = [
+    "UpdateRecipe",
+    "DeleteRecipe",
+    "PublishRecipe",
+    "UnpublishRecipe",
+];
+
+#[tokio::test]
+async fn changing_someone_elses_published_recipe_is_forbidden() {
+    let w = world().await;
+
+    for operation in WRITES {
+        let code = code_of(&w.app, operation, &w.published, &w.bob).await;
+        assert_eq!(code.as_deref(), Some("FORBIDDEN"), "{operation}");
+    }
+    let after = w.recipe(&w.published, None).await;
+    assert_eq!(after["data"]["recipe"]["name"], "Ada's soup");
+    assert_eq!(after["data"]["recipe"]["isPublish"], true);
+}
+
+#[tokio::test]
+async fn someone_elses_draft_is_not_found_exactly_like_a_missing_recipe() {
+    let w = world().await;
+    let missing = "00000000-0000-0000-0000-000000000000";
+
+    for operation in WRITES {
+        for id in [w.draft.as_str(), missing, "not-a-uuid"] {
+            let code = code_of(&w.app, operation, id, &w.bob).await;
+            assert_eq!(code.as_deref(), Some("NOT_FOUND"), "{operation} {id}");
+        }
+    }
+    let draft = w.recipe(&w.draft, Some(&w.ada.access)).await;
+    assert_eq!(draft["data"]["recipe"]["name"], "Ada's secret stew");
+    assert_eq!(draft["data"]["recipe"]["isPublish"], false);
+}
+
+#[tokio::test]
+async fn recipe_mutations_need_an_access_token() {
+    let w = world().await;
+
+    let create = w
+        .app
+        .op(
+            RECIPES,
+            "CreateRecipe",
+            json!({ "input": input("x") }),
+            None,
+        )
+        .await;
+    let publish = w
+        .app
+        .op(RECIPES, "PublishRecipe", json!({ "id": w.draft }), None)
+        .await;
+
+    assert_eq!(error_code(&create), Some("UNAUTHENTICATED"));
+    assert_eq!(error_code(&publish), Some("UNAUTHENTICATED"));
+}
+
+#[tokio::test]
+async fn publishing_and_unpublishing_are_idempotent() {
+    let w = world().await;
+    let token = Some(w.ada.access.as_str());
+
+    let first = publish(&w.app, &w.ada, &w.draft).await;
+    let again = publish(&w.app, &w.ada, &w.draft).await;
+    assert_eq!(first["isPublish"], true);
+    assert_eq!(
+        again, first,
+        "publishing twice changes nothing the second time"
+    );
+
+    let vars = json!({ "id": w.draft });
+    let hidden = w
+        .app
+        .op(RECIPES, "UnpublishRecipe", vars.clone(), token)
+        .await;
+    let hidden_again = w.app.op(RECIPES, "UnpublishRecipe", vars, token).await;
+    assert_eq!(hidden["data"]["unpublishRecipe"]["isPublish"], false);
+    assert_eq!(hidden_again, hidden);
+    assert_eq!(
+        w.recipe(&w.draft, None).await,
+        json!({ "data": { "recipe": null } })
+    );
+}
+
+#[tokio::test]
+async fn a_partial_update_keeps_absent_fields_and_advances_updated_at() {
+    let w = world().await;
+    let before = w.recipe(&w.published, None).await["data"]["recipe"].clone();
+
+    let vars = json!({ "id": w.published, "input": { "description": "", "cookTime": 45 } });
+    let body = w
+        .app
+        .op(RECIPES, "UpdateRecipe", vars, Some(&w.ada.access))
+        .await;
+
+    let after = body["data"]["updateRecipe"].clone();
+    let mut expected = before.clone();
+    expected["description"] = json!("");
+    expected["cookTime"] = json!(45);
+    expected["updatedAt"] = after["updatedAt"].clone();
+    assert_eq!(after, expected, "{body}");
+    assert!(timestamp(&after["updatedAt"]) > timestamp(&before["updatedAt"]));
+    assert_eq!(w.recipe(&w.published, None).await["data"]["recipe"], after);
+}
+
+#[tokio::test]
+async fn a_failed_update_changes_nothing() {
+    let w = world().await;
+    let before = w.recipe(&w.published, None).await;
+
+    for bad in [
+        json!({ "name": "A fine new name", "cookTime": 301 }),
+        json!({ "name": "A fine new name", "description": null }),
+    ] {
+        let vars = json!({ "id": w.published, "input": bad });
+        let body = w
+            .app
+            .op(RECIPES, "UpdateRecipe", vars, Some(&w.ada.access))
+            .await;
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    }
+
+    assert_eq!(w.recipe(&w.published, None).await, before);
+}
+
+#[tokio::test]
+async fn a_deleted_recipe_is_gone() {
+    let w = world().await;
+    let vars = json!({ "id": w.published });
+
+    let deleted = w
+        .app
+        .op(RECIPES, "DeleteRecipe", vars.clone(), Some(&w.ada.access))
+        .await;
+    let again = w
+        .app
+        .op(RECIPES, "DeleteRecipe", vars, Some(&w.ada.access))
+        .await;
+
+    assert_eq!(deleted, json!({ "data": { "deleteRecipe": w.published } }));
+    assert_eq!(error_code(&again), Some("NOT_FOUND"));
+    assert_eq!(
+        w.recipe(&w.published, None).await,
+        json!({ "data": { "recipe": null } })
+    );
+    assert_eq!(w.public_ids(None).await, [w.bobs.clone()]);
+}
+
+fn timestamp(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("an RFC 3339 timestamp")
+}
