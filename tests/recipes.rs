@@ -5,7 +5,7 @@ mod common;
 mod recipe_helpers;
 
 use common::{TestApp, TestUser, error_code, spawn_app};
-use recipe_helpers::{RECIPES, create, create_published, id, ids, input, publish};
+use recipe_helpers::{create, create_published, id, ids, input, op, publish};
 use serde_json::{Value, json};
 
 /// Ada with one published recipe and one draft; Bob with one published recipe.
@@ -37,9 +37,7 @@ async fn world() -> World {
 
 impl World {
     async fn recipe(&self, id: &str, token: Option<&str>) -> Value {
-        self.app
-            .op(RECIPES, "Recipe", json!({ "id": id }), token)
-            .await
+        op(&self.app, "Recipe", json!({ "id": id }), token).await
     }
 
     async fn public_ids(&self, token: Option<&str>) -> Vec<String> {
@@ -54,16 +52,13 @@ impl World {
         token: Option<&str>,
     ) -> Vec<String> {
         let vars = json!({ "username": username, "visibility": visibility });
-        let body = self.app.op(RECIPES, "UserRecipes", vars, token).await;
+        let body = op(&self.app, "UserRecipes", vars, token).await;
         ids(&body["data"]["user"]["recipes"])
     }
 
     async fn my_ids(&self, visibility: &str, user: &TestUser) -> Vec<String> {
         let vars = json!({ "visibility": visibility });
-        let body = self
-            .app
-            .op(RECIPES, "MyRecipes", vars, Some(&user.access))
-            .await;
+        let body = op(&self.app, "MyRecipes", vars, Some(&user.access)).await;
         ids(&body["data"]["myRecipes"])
     }
 }
@@ -100,7 +95,7 @@ async fn anonymous_visitors_see_published_recipes_only() {
 
     assert_eq!(
         w.public_ids(None).await,
-        [w.bobs.clone(), w.published.clone()]
+        [w.bobs.as_str(), w.published.as_str()]
     );
     assert_eq!(
         w.recipe(&w.published, None).await["data"]["recipe"]["name"],
@@ -112,13 +107,13 @@ async fn anonymous_visitors_see_published_recipes_only() {
     );
     assert_eq!(
         w.user_recipes("ada", "ALL", None).await,
-        [w.published.clone()]
+        [w.published.as_str()]
     );
     assert_eq!(
         w.user_recipes("ada", "PRIVATE", None).await,
-        [w.published.clone()]
+        [w.published.as_str()]
     );
-    let mine = w.app.op(RECIPES, "MyRecipes", json!({}), None).await;
+    let mine = op(&w.app, "MyRecipes", json!({}), None).await;
     assert_eq!(error_code(&mine), Some("UNAUTHENTICATED"));
 }
 
@@ -130,7 +125,7 @@ async fn the_author_sees_their_drafts_where_they_ask_for_them() {
     // The public listing stays public, even for the author.
     assert_eq!(
         w.public_ids(token).await,
-        [w.bobs.clone(), w.published.clone()]
+        [w.bobs.as_str(), w.published.as_str()]
     );
     assert_eq!(
         w.recipe(&w.draft, token).await["data"]["recipe"]["isPublish"],
@@ -138,17 +133,17 @@ async fn the_author_sees_their_drafts_where_they_ask_for_them() {
     );
     assert_eq!(
         w.my_ids("ALL", &w.ada).await,
-        [w.draft.clone(), w.published.clone()]
+        [w.draft.as_str(), w.published.as_str()]
     );
-    assert_eq!(w.my_ids("PUBLIC", &w.ada).await, [w.published.clone()]);
-    assert_eq!(w.my_ids("PRIVATE", &w.ada).await, [w.draft.clone()]);
+    assert_eq!(w.my_ids("PUBLIC", &w.ada).await, [w.published.as_str()]);
+    assert_eq!(w.my_ids("PRIVATE", &w.ada).await, [w.draft.as_str()]);
     assert_eq!(
         w.user_recipes("ada", "ALL", token).await,
-        [w.draft.clone(), w.published.clone()]
+        [w.draft.as_str(), w.published.as_str()]
     );
     assert_eq!(
         w.user_recipes("ada", "PRIVATE", token).await,
-        [w.draft.clone()]
+        [w.draft.as_str()]
     );
 }
 
@@ -163,17 +158,14 @@ async fn another_user_never_sees_someone_elses_drafts() {
     );
     assert_eq!(
         w.user_recipes("ada", "ALL", token).await,
-        [w.published.clone()]
+        [w.published.as_str()]
     );
     assert_eq!(
         w.user_recipes("ada", "PRIVATE", token).await,
-        [w.published.clone()]
+        [w.published.as_str()]
     );
-    assert_eq!(w.my_ids("ALL", &w.bob).await, [w.bobs.clone()]);
-    let page = w
-        .app
-        .op(RECIPES, "UserRecipes", json!({ "username": "ada" }), token)
-        .await;
+    assert_eq!(w.my_ids("ALL", &w.bob).await, [w.bobs.as_str()]);
+    let page = op(&w.app, "UserRecipes", json!({ "username": "ada" }), token).await;
     assert_eq!(page["data"]["user"]["recipes"]["totalCount"], 1);
 }
 
@@ -195,7 +187,7 @@ async fn code_of(app: &TestApp, operation: &str, id: &str, user: &TestUser) -> O
         "UpdateRecipe" => json!({ "id": id, "input": { "name": "Taken over" } }),
         _ => json!({ "id": id }),
     };
-    let body = app.op(RECIPES, operation, vars, Some(&user.access)).await;
+    let body = op(app, operation, vars, Some(&user.access)).await;
     error_code(&body).map(str::to_owned)
 }
 
@@ -239,19 +231,8 @@ async fn someone_elses_draft_is_not_found_exactly_like_a_missing_recipe() {
 async fn recipe_mutations_need_an_access_token() {
     let w = world().await;
 
-    let create = w
-        .app
-        .op(
-            RECIPES,
-            "CreateRecipe",
-            json!({ "input": input("x") }),
-            None,
-        )
-        .await;
-    let publish = w
-        .app
-        .op(RECIPES, "PublishRecipe", json!({ "id": w.draft }), None)
-        .await;
+    let create = op(&w.app, "CreateRecipe", json!({ "input": input("x") }), None).await;
+    let publish = op(&w.app, "PublishRecipe", json!({ "id": w.draft }), None).await;
 
     assert_eq!(error_code(&create), Some("UNAUTHENTICATED"));
     assert_eq!(error_code(&publish), Some("UNAUTHENTICATED"));
@@ -271,11 +252,8 @@ async fn publishing_and_unpublishing_are_idempotent() {
     );
 
     let vars = json!({ "id": w.draft });
-    let hidden = w
-        .app
-        .op(RECIPES, "UnpublishRecipe", vars.clone(), token)
-        .await;
-    let hidden_again = w.app.op(RECIPES, "UnpublishRecipe", vars, token).await;
+    let hidden = op(&w.app, "UnpublishRecipe", vars.clone(), token).await;
+    let hidden_again = op(&w.app, "UnpublishRecipe", vars, token).await;
     assert_eq!(hidden["data"]["unpublishRecipe"]["isPublish"], false);
     assert_eq!(hidden_again, hidden);
     assert_eq!(
@@ -290,10 +268,7 @@ async fn a_partial_update_keeps_absent_fields_and_advances_updated_at() {
     let before = w.recipe(&w.published, None).await["data"]["recipe"].clone();
 
     let vars = json!({ "id": w.published, "input": { "description": "", "cookTime": 45 } });
-    let body = w
-        .app
-        .op(RECIPES, "UpdateRecipe", vars, Some(&w.ada.access))
-        .await;
+    let body = op(&w.app, "UpdateRecipe", vars, Some(&w.ada.access)).await;
 
     let after = body["data"]["updateRecipe"].clone();
     let mut expected = before.clone();
@@ -315,10 +290,7 @@ async fn a_failed_update_changes_nothing() {
         json!({ "name": "A fine new name", "description": null }),
     ] {
         let vars = json!({ "id": w.published, "input": bad });
-        let body = w
-            .app
-            .op(RECIPES, "UpdateRecipe", vars, Some(&w.ada.access))
-            .await;
+        let body = op(&w.app, "UpdateRecipe", vars, Some(&w.ada.access)).await;
         assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
     }
 
@@ -330,14 +302,8 @@ async fn a_deleted_recipe_is_gone() {
     let w = world().await;
     let vars = json!({ "id": w.published });
 
-    let deleted = w
-        .app
-        .op(RECIPES, "DeleteRecipe", vars.clone(), Some(&w.ada.access))
-        .await;
-    let again = w
-        .app
-        .op(RECIPES, "DeleteRecipe", vars, Some(&w.ada.access))
-        .await;
+    let deleted = op(&w.app, "DeleteRecipe", vars.clone(), Some(&w.ada.access)).await;
+    let again = op(&w.app, "DeleteRecipe", vars, Some(&w.ada.access)).await;
 
     assert_eq!(deleted, json!({ "data": { "deleteRecipe": w.published } }));
     assert_eq!(error_code(&again), Some("NOT_FOUND"));
@@ -345,7 +311,7 @@ async fn a_deleted_recipe_is_gone() {
         w.recipe(&w.published, None).await,
         json!({ "data": { "recipe": null } })
     );
-    assert_eq!(w.public_ids(None).await, [w.bobs.clone()]);
+    assert_eq!(w.public_ids(None).await, [w.bobs.as_str()]);
 }
 
 fn timestamp(value: &Value) -> chrono::DateTime<chrono::Utc> {

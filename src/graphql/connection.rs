@@ -2,16 +2,19 @@
 //! forward only (`first`/`after`). `totalCount` is a resolver of its own, so the COUNT query
 //! runs only when a client selects it.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Object, Result, SimpleObject};
+use uuid::Uuid;
 
 use super::{
-    loaders::{AuthorCount, loader},
+    loaders::{AuthorCount, request_loader},
     recipe::Recipe,
     state,
 };
 use crate::{
     db::{self, recipe_pages::Filter},
-    recipes::listing::{MAX_FIRST, Page},
+    recipes::listing::{self, MAX_FIRST, Page, Visibility},
 };
 
 /// The complexity of a list field: its children weigh once per item asked for (`first`,
@@ -23,11 +26,15 @@ pub fn weight(first: Option<i32>, child_complexity: usize) -> usize {
     (items as usize).saturating_mul(child_complexity)
 }
 
-/// How `totalCount` is computed: a plain COUNT, or through the loader when the connection is
-/// nested under an author (one grouped COUNT for all the authors of a page).
+/// How `totalCount` is computed: a plain COUNT, or through the loader for an author's
+/// recipes (one grouped COUNT for the author and the other authors of the same page).
 pub(crate) enum Total {
     Query(Filter),
-    Author(Filter),
+    Author {
+        author: Uuid,
+        viewer: Option<Uuid>,
+        visibility: Visibility,
+    },
 }
 
 pub struct RecipeConnection {
@@ -44,12 +51,16 @@ impl RecipeConnection {
             start_cursor: page.edges.first().map(|(cursor, _)| cursor.clone()),
             end_cursor: page.edges.last().map(|(cursor, _)| cursor.clone()),
         };
+        let mut authors: Vec<Uuid> = page.edges.iter().map(|(_, r)| r.author_id).collect();
+        authors.sort_unstable();
+        authors.dedup();
+        let authors: Arc<[Uuid]> = authors.into();
         let edges = page
             .edges
             .into_iter()
             .map(|(cursor, recipe)| RecipeEdge {
                 cursor,
-                node: Recipe(recipe),
+                node: Recipe::in_page(recipe, Arc::clone(&authors)),
             })
             .collect();
         Self {
@@ -74,10 +85,17 @@ impl RecipeConnection {
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
         let count = match &self.total {
             Total::Query(filter) => db::recipe_pages::count(&state(ctx).db, filter).await?,
-            Total::Author(filter) => loader(ctx)
-                .load_one(AuthorCount(filter.clone()))
-                .await?
-                .unwrap_or(0),
+            Total::Author {
+                author,
+                viewer,
+                visibility,
+            } => {
+                let key = |a: Uuid| AuthorCount(listing::author_filter(a, *viewer, *visibility));
+                let loader = request_loader(ctx)?;
+                let keys: Vec<AuthorCount> =
+                    loader.siblings(*author).iter().map(|a| key(*a)).collect();
+                loader.load_together(keys, key(*author)).await?.unwrap_or(0)
+            }
         };
         Ok(i32::try_from(count).unwrap_or(i32::MAX))
     }

@@ -1,15 +1,28 @@
-//! Batched lookups for nested fields. A page of recipes asks for each recipe's author, and a
-//! page of authors for each one's recipes; the [`DataLoader`] gathers the keys asked for
-//! concurrently and this loader answers each kind with one statement, so a page of 100 costs
-//! the same few statements as a page of 5.
+//! Batched lookups for nested fields, so that a page of 100 recipes with their authors (and
+//! the authors' recipes) costs the same few statements as a page of 5.
 //!
-//! One loader serves every kind of key (the `DataLoader` keeps a queue per key type). It does
-//! not cache: it lives as long as the schema, and a cache would outlive the request.
+//! [`DbLoader`] answers each kind of key with one statement. Each request gets its own
+//! [`RequestLoader`] (installed by [`PerRequestLoader`]): an async-graphql `DataLoader` with a
+//! cache that lives as long as the request, used in turns. Objects resolved side by side know
+//! their siblings (the recipes of one page know the page's authors; an author met in a page
+//! knows the page's other authors), and the first of them to need something loads it for all
+//! of them while the others wait for their turn and find it in the cache. That makes the count
+//! exact: a `DataLoader` left to batch by its timer alone splits a large page into several
+//! batches whenever resolving the page outlasts the timer.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    hash::Hash,
+    sync::{Arc, Mutex as StdMutex},
+};
 
-use async_graphql::{Context, dataloader::DataLoader, dataloader::Loader};
+use async_graphql::{
+    Context, Request, Result, ServerResult,
+    dataloader::{DataLoader, HashMapCache, Loader},
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest},
+};
 use sea_orm::DatabaseConnection;
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::{
@@ -21,18 +34,6 @@ use crate::{
     },
     error::AppError,
 };
-
-pub struct DbLoader {
-    db: DatabaseConnection,
-}
-
-pub fn data_loader(db: DatabaseConnection) -> DataLoader<DbLoader> {
-    DataLoader::new(DbLoader { db }, tokio::spawn)
-}
-
-pub(crate) fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<DbLoader> {
-    ctx.data_unchecked::<DataLoader<DbLoader>>()
-}
 
 /// A user, by id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -48,6 +49,102 @@ pub struct AuthorPage {
 /// How many recipes one author's `filter` selects (`filter.search` is ignored).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AuthorCount(pub Filter);
+
+/// The request's loader: see the module documentation.
+pub struct RequestLoader {
+    loader: DataLoader<DbLoader, HashMapCache>,
+    turn: Mutex<()>,
+    /// For each author met in a page, the authors of that page.
+    siblings: StdMutex<HashMap<Uuid, Arc<[Uuid]>>>,
+}
+
+pub(crate) fn request_loader<'a>(ctx: &Context<'a>) -> Result<&'a RequestLoader> {
+    ctx.data::<RequestLoader>()
+}
+
+impl RequestLoader {
+    fn new(db: DatabaseConnection) -> Self {
+        Self {
+            loader: DataLoader::with_cache(DbLoader { db }, tokio::spawn, HashMapCache::default()),
+            turn: Mutex::new(()),
+            siblings: StdMutex::new(HashMap::new()),
+        }
+    }
+
+    /// The author `id`, loaded together with the other authors of its page.
+    pub async fn user(&self, id: Uuid, page_authors: &Arc<[Uuid]>) -> Result<Option<User>> {
+        if let Ok(mut siblings) = self.siblings.lock() {
+            for author in page_authors.iter() {
+                siblings.insert(*author, Arc::clone(page_authors));
+            }
+        }
+        let keys: Vec<UserId> = page_authors.iter().map(|a| UserId(*a)).collect();
+        self.load_together(keys, UserId(id)).await
+    }
+
+    /// The authors loaded together with `author` (just `author` when it was not met in a page).
+    pub fn siblings(&self, author: Uuid) -> Arc<[Uuid]> {
+        let known = self
+            .siblings
+            .lock()
+            .ok()
+            .and_then(|s| s.get(&author).cloned());
+        known.unwrap_or_else(|| Arc::from([author]))
+    }
+
+    /// Loads `keys` in one batch unless they are cached, and returns the value of `wanted`.
+    /// One load at a time: a sibling's load that is still in flight is never repeated.
+    pub async fn load_together<K, V>(&self, keys: Vec<K>, wanted: K) -> Result<Option<V>>
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        V: Send + Sync + Clone + 'static,
+        DbLoader: Loader<K, Value = V, Error = async_graphql::Error>,
+    {
+        let _turn = self.turn.lock().await;
+        let mut found = self
+            .loader
+            .load_many(keys.into_iter().chain([wanted.clone()]))
+            .await?;
+        Ok(found.remove(&wanted))
+    }
+}
+
+/// Gives every request its own [`RequestLoader`].
+pub struct PerRequestLoader {
+    db: DatabaseConnection,
+}
+
+impl PerRequestLoader {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+impl ExtensionFactory for PerRequestLoader {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PerRequestLoader {
+            db: self.db.clone(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for PerRequestLoader {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = request.data(RequestLoader::new(self.db.clone()));
+        next.run(ctx, request).await
+    }
+}
+
+/// Answers each kind of key with one statement per batch.
+pub struct DbLoader {
+    db: DatabaseConnection,
+}
 
 type Loaded<K, V> = Result<HashMap<K, V>, async_graphql::Error>;
 
@@ -68,7 +165,7 @@ impl Loader<AuthorPage> for DbLoader {
     type Value = Vec<Recipe>;
     type Error = async_graphql::Error;
 
-    /// One statement per distinct (visibility, window) among the keys, usually one.
+    /// One statement per distinct (visibility, window) among the keys.
     async fn load(&self, keys: &[AuthorPage]) -> Loaded<AuthorPage, Vec<Recipe>> {
         let mut groups: HashMap<(Option<bool>, &Window), Vec<&AuthorPage>> = HashMap::new();
         for key in keys {

@@ -1,13 +1,15 @@
 //! `Recipe`, the recipe queries (`recipes`, `recipe`, `myRecipes`, and `User.recipes` through
 //! [`recipes_of`]) and the recipe mutations. Rules live in [`crate::recipes`].
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
     connection::{RecipeConnection, Total, weight},
-    loaders::{AuthorPage, UserId, loader},
+    loaders::{AuthorPage, request_loader},
     recipe_input::{CreateRecipeInput, RecipeOrder, UpdateRecipeInput, Visibility},
     require_user, state,
     user::User,
@@ -23,55 +25,76 @@ use crate::{
 };
 
 /// A recipe. Drafts (`isPublish: false`) are visible to their author only.
-pub struct Recipe(pub db::recipes::Recipe);
+pub struct Recipe {
+    recipe: db::recipes::Recipe,
+    /// The authors of the page this recipe came in, loaded together.
+    page_authors: Arc<[Uuid]>,
+}
+
+impl Recipe {
+    pub fn new(recipe: db::recipes::Recipe) -> Self {
+        let page_authors = Arc::from([recipe.author_id]);
+        Self::in_page(recipe, page_authors)
+    }
+
+    pub(crate) fn in_page(recipe: db::recipes::Recipe, page_authors: Arc<[Uuid]>) -> Self {
+        Self {
+            recipe,
+            page_authors,
+        }
+    }
+}
 
 #[Object]
 impl Recipe {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.recipe.id.to_string())
     }
 
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.recipe.name
     }
 
     async fn description(&self) -> &str {
-        &self.0.description
+        &self.recipe.description
     }
 
     async fn num_of_servings(&self) -> i32 {
-        self.0.num_of_servings
+        self.recipe.num_of_servings
     }
 
     /// Minutes.
     async fn cook_time(&self) -> i32 {
-        self.0.cook_time
+        self.recipe.cook_time
     }
 
     async fn ingredients(&self) -> &str {
-        &self.0.ingredients
+        &self.recipe.ingredients
     }
 
     async fn directions(&self) -> &str {
-        &self.0.directions
+        &self.recipe.directions
     }
 
     /// Whether everybody can see it; false for a draft.
     async fn is_publish(&self) -> bool {
-        self.0.is_publish
+        self.recipe.is_publish
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.recipe.created_at
     }
 
     /// Advances with every change.
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.recipe.updated_at
     }
 
     async fn author(&self, ctx: &Context<'_>) -> Result<User> {
-        let author = loader(ctx).load_one(UserId(self.0.author_id)).await?;
+        let loader = request_loader(ctx)?;
+        let author = loader
+            .user(self.recipe.author_id, &self.page_authors)
+            .await?;
         author
             .map(User)
             .ok_or_else(|| AppError::internal("a recipe's author does not exist").into())
@@ -111,7 +134,7 @@ impl RecipeQuery {
     async fn recipe(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Recipe>> {
         let viewer = viewer(ctx).await?.map(|p| p.user_id);
         let recipe = recipes::find_visible(&state(ctx).db, viewer, &id).await?;
-        Ok(recipe.map(Recipe))
+        Ok(recipe.map(Recipe::new))
     }
 
     /// The caller's recipes, newest first (needs an access token).
@@ -146,21 +169,28 @@ pub(crate) async fn recipes_of(
     after: Option<String>,
 ) -> Result<RecipeConnection> {
     let viewer = viewer(ctx).await?.map(|p| p.user_id);
-    let filter = listing::author_filter(author, viewer, visibility.unwrap_or_default().into());
+    let visibility = visibility.unwrap_or_default().into();
     let args = PageArgs {
         first,
         after,
         order: Default::default(),
     };
     let window = args.window()?;
-    let key = AuthorPage {
-        filter: filter.clone(),
+    let key = |a: Uuid| AuthorPage {
+        filter: listing::author_filter(a, viewer, visibility),
         window: window.clone(),
     };
-    let rows = loader(ctx).load_one(key).await?.unwrap_or_default();
+    let loader = request_loader(ctx)?;
+    let keys: Vec<AuthorPage> = loader.siblings(author).iter().map(|a| key(*a)).collect();
+    let rows = loader.load_together(keys, key(author)).await?;
+    let total = Total::Author {
+        author,
+        viewer,
+        visibility,
+    };
     Ok(RecipeConnection::new(
-        Page::new(rows, &window),
-        Total::Author(filter),
+        Page::new(rows.unwrap_or_default(), &window),
+        total,
     ))
 }
 
@@ -172,9 +202,8 @@ impl RecipeMutation {
     /// Saves a new draft; publish it with `publishRecipe`.
     async fn create_recipe(&self, ctx: &Context<'_>, input: CreateRecipeInput) -> Result<Recipe> {
         let me = require_user(ctx).await?.user_id;
-        Ok(Recipe(
-            recipes::create(&state(ctx).db, me, input.into()).await?,
-        ))
+        let recipe = recipes::create(&state(ctx).db, me, input.into()).await?;
+        Ok(Recipe::new(recipe))
     }
 
     /// Changes the fields present in `input`, all or none of them.
@@ -186,9 +215,8 @@ impl RecipeMutation {
     ) -> Result<Recipe> {
         let me = require_user(ctx).await?.user_id;
         let changes = input.changes()?;
-        Ok(Recipe(
-            recipes::update(&state(ctx).db, me, &id, changes).await?,
-        ))
+        let recipe = recipes::update(&state(ctx).db, me, &id, changes).await?;
+        Ok(Recipe::new(recipe))
     }
 
     /// Deletes one of the caller's recipes and returns its id.
@@ -212,5 +240,5 @@ impl RecipeMutation {
 async fn set_published(ctx: &Context<'_>, id: ID, published: bool) -> Result<Recipe> {
     let me = require_user(ctx).await?.user_id;
     let recipe = recipes::set_published(&state(ctx).db, me, &id, published).await?;
-    Ok(Recipe(recipe))
+    Ok(Recipe::new(recipe))
 }

@@ -37,7 +37,7 @@ pub struct Limits {
 
 pub fn build_schema(state: AppState, limits: &Limits) -> AppSchema {
     let mut builder = builder()
-        .data(loaders::data_loader(state.db.clone()))
+        .extension(loaders::PerRequestLoader::new(state.db.clone()))
         .data(state)
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)

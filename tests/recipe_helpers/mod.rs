@@ -8,6 +8,42 @@ use crate::common::{TestApp, TestUser, error_code};
 
 pub const RECIPES: &str = include_str!("../operations/recipes.graphql");
 
+/// Runs the operation `name` of `recipes.graphql`, sending only that operation and the
+/// fragments it spreads, as a client does. (async-graphql weighs every operation of a document
+/// against the complexity limit, so sending the whole file would count all of them.)
+pub async fn op(app: &TestApp, name: &str, variables: Value, token: Option<&str>) -> Value {
+    app.op(&document(name), name, variables, token).await
+}
+
+fn document(name: &str) -> String {
+    let definitions: Vec<&str> = RECIPES.split("\n\n").map(str::trim).collect();
+    let operation = definitions
+        .iter()
+        .map(|d| {
+            d.lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .find(|d| {
+            let header = d.split(['(', '{']).next().unwrap_or("");
+            header.split_whitespace().nth(1) == Some(name)
+        })
+        .unwrap_or_else(|| panic!("no operation {name} in recipes.graphql"));
+    let fragments = definitions.iter().filter(|d| {
+        let fragment = d
+            .strip_prefix("fragment ")
+            .and_then(|f| f.split_whitespace().next());
+        fragment.is_some_and(|f| operation.contains(&format!("...{f}")))
+    });
+    let mut document = operation.clone();
+    for fragment in fragments {
+        document.push_str("\n\n");
+        document.push_str(fragment);
+    }
+    document
+}
+
 /// A valid `CreateRecipeInput` named `name`.
 pub fn input(name: &str) -> Value {
     json!({
@@ -22,14 +58,13 @@ pub fn input(name: &str) -> Value {
 
 /// Creates a draft and returns it; panics on an error.
 pub async fn create(app: &TestApp, user: &TestUser, input: Value) -> Value {
-    let body = app
-        .op(
-            RECIPES,
-            "CreateRecipe",
-            json!({ "input": input }),
-            Some(&user.access),
-        )
-        .await;
+    let body = op(
+        app,
+        "CreateRecipe",
+        json!({ "input": input }),
+        Some(&user.access),
+    )
+    .await;
     assert_eq!(error_code(&body), None, "createRecipe failed: {body}");
     body["data"]["createRecipe"].clone()
 }
@@ -41,14 +76,13 @@ pub async fn create_published(app: &TestApp, user: &TestUser, input: Value) -> V
 }
 
 pub async fn publish(app: &TestApp, user: &TestUser, id: &str) -> Value {
-    let body = app
-        .op(
-            RECIPES,
-            "PublishRecipe",
-            json!({ "id": id }),
-            Some(&user.access),
-        )
-        .await;
+    let body = op(
+        app,
+        "PublishRecipe",
+        json!({ "id": id }),
+        Some(&user.access),
+    )
+    .await;
     assert_eq!(error_code(&body), None, "publishRecipe failed: {body}");
     body["data"]["publishRecipe"].clone()
 }
@@ -78,7 +112,7 @@ fn field(connection: &Value, name: &str) -> Vec<String> {
 
 /// Runs the `Recipes` operation; returns the whole response.
 pub async fn recipes(app: &TestApp, variables: Value, token: Option<&str>) -> Value {
-    app.op(RECIPES, "Recipes", variables, token).await
+    op(app, "Recipes", variables, token).await
 }
 
 /// Every page of `Recipes` with `variables` (plus `first` and `after`), with `between` run
