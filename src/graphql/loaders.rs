@@ -74,8 +74,13 @@ impl RequestLoader {
     /// The author `id`, loaded together with the other authors of its page.
     pub async fn user(&self, id: Uuid, page_authors: &Arc<[Uuid]>) -> Result<Option<User>> {
         if let Ok(mut siblings) = self.siblings.lock() {
-            for author in page_authors.iter() {
-                siblings.insert(*author, Arc::clone(page_authors));
+            let known = siblings
+                .get(&id)
+                .is_some_and(|s| Arc::ptr_eq(s, page_authors));
+            if !known {
+                for author in page_authors.iter() {
+                    siblings.insert(*author, Arc::clone(page_authors));
+                }
             }
         }
         let keys: Vec<UserId> = page_authors.iter().map(|a| UserId(*a)).collect();
@@ -90,6 +95,13 @@ impl RequestLoader {
             .ok()
             .and_then(|s| s.get(&author).cloned());
         known.unwrap_or_else(|| Arc::from([author]))
+    }
+
+    /// Forgets the recipe pages and counts loaded so far: a mutation changed recipes, and a
+    /// later field of the same operation must see the change.
+    pub fn forget_recipes(&self) {
+        self.loader.clear::<AuthorPage>();
+        self.loader.clear::<AuthorCount>();
     }
 
     /// Loads `keys` in one batch unless they are cached, and returns the value of `wanted`.

@@ -203,7 +203,7 @@ impl RecipeMutation {
     async fn create_recipe(&self, ctx: &Context<'_>, input: CreateRecipeInput) -> Result<Recipe> {
         let me = require_user(ctx).await?.user_id;
         let recipe = recipes::create(&state(ctx).db, me, input.into()).await?;
-        Ok(Recipe::new(recipe))
+        Ok(written(ctx, recipe))
     }
 
     /// Changes the fields present in `input`, all or none of them.
@@ -216,13 +216,16 @@ impl RecipeMutation {
         let me = require_user(ctx).await?.user_id;
         let changes = input.changes()?;
         let recipe = recipes::update(&state(ctx).db, me, &id, changes).await?;
-        Ok(Recipe::new(recipe))
+        Ok(written(ctx, recipe))
     }
 
     /// Deletes one of the caller's recipes and returns its id.
     async fn delete_recipe(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let me = require_user(ctx).await?.user_id;
         let deleted = recipes::delete(&state(ctx).db, me, &id).await?;
+        if let Ok(loader) = request_loader(ctx) {
+            loader.forget_recipes();
+        }
         Ok(ID(deleted.to_string()))
     }
 
@@ -240,5 +243,13 @@ impl RecipeMutation {
 async fn set_published(ctx: &Context<'_>, id: ID, published: bool) -> Result<Recipe> {
     let me = require_user(ctx).await?.user_id;
     let recipe = recipes::set_published(&state(ctx).db, me, &id, published).await?;
-    Ok(Recipe::new(recipe))
+    Ok(written(ctx, recipe))
+}
+
+/// The recipe a mutation wrote; recipe lists the request loaded before are forgotten.
+fn written(ctx: &Context<'_>, recipe: db::recipes::Recipe) -> Recipe {
+    if let Ok(loader) = request_loader(ctx) {
+        loader.forget_recipes();
+    }
+    Recipe::new(recipe)
 }

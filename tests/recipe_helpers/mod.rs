@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 
 use crate::common::{TestApp, TestUser, error_code};
 
+pub mod world;
+
 pub const RECIPES: &str = include_str!("../operations/recipes.graphql");
 
 /// Runs the operation `name` of `recipes.graphql`, sending only that operation and the
