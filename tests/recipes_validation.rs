@@ -1,5 +1,6 @@
 //! Recipe field rules over HTTP: every bound just inside and just outside, trimming, and
-//! inputs the schema itself refuses. A refused write writes nothing.
+//! what the schema itself refuses (unknown fields, lists too heavy for the complexity limit).
+//! A refused write writes nothing.
 
 mod common;
 mod recipe_helpers;
@@ -178,4 +179,32 @@ async fn the_schema_refuses_unknown_fields_and_missing_required_ones() {
         "isPublish is not an update field: {body}"
     );
     assert_eq!(my_recipe_count(&app, &ada).await, 0);
+}
+
+#[tokio::test]
+async fn nested_lists_weigh_by_their_first_against_the_complexity_limit() {
+    let app = spawn_app().await;
+
+    let small = op(
+        &app,
+        "NestedRecipes",
+        json!({ "outer": 20, "inner": 5 }),
+        None,
+    )
+    .await;
+    let large = op(
+        &app,
+        "NestedRecipes",
+        json!({ "outer": 100, "inner": 100 }),
+        None,
+    )
+    .await;
+
+    assert_eq!(small, json!({ "data": { "recipes": { "edges": [] } } }));
+    assert_eq!(
+        error_code(&large),
+        Some("GRAPHQL_VALIDATION_FAILED"),
+        "{large}"
+    );
+    assert_eq!(large["errors"][0]["message"], "Query is too complex.");
 }
