@@ -74,7 +74,14 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
     let user = db::users::find_by_id(&state.db, claims.sub)
         .await?
         .ok_or(AppError::TokenRevoked)?;
-    let (tokens, next) = issue(state, user, claims.sid, false, Utc::now(), session.expires_at)?;
+    let (tokens, next) = issue(
+        state,
+        user,
+        claims.sid,
+        false,
+        Utc::now(),
+        session.expires_at,
+    )?;
     if !db::sessions::rotate(&state.db, claims.sid, claims.jti, next.jti).await? {
         // Already rotated: this token was stolen or replayed. End the whole login session.
         revoke_sessions(state, &[claims.sid]).await?;
@@ -109,10 +116,15 @@ pub async fn change_password(
     validate::password("newPassword", &new)?;
     let stored = db::users::password_hash(&state.db, principal.user_id).await?;
     if stored.is_none() {
-        return Err(AppError::Unauthenticated("This account no longer exists.".into()));
+        return Err(AppError::Unauthenticated(
+            "This account no longer exists.".into(),
+        ));
     }
     if state.hasher.verify(current, stored).await? == Verified::No {
-        return Err(AppError::input("currentPassword", "The current password is wrong."));
+        return Err(AppError::input(
+            "currentPassword",
+            "The current password is wrong.",
+        ));
     }
     let hash = state.hasher.hash(new).await?;
     db::users::set_password_hash(&state.db, principal.user_id, hash).await?;
@@ -132,7 +144,10 @@ async fn revoke_sessions(state: &AppState, sids: &[Uuid]) -> AppResult<()> {
     }
     // An entry must outlive every token of the session; none lives past login + refresh TTL.
     let until = Utc::now().timestamp() + state.config.refresh_token_ttl.as_secs() as i64;
-    let entries: Vec<_> = sids.iter().map(|s| (Revocable::Session(*s), until)).collect();
+    let entries: Vec<_> = sids
+        .iter()
+        .map(|s| (Revocable::Session(*s), until))
+        .collect();
     state.denylist.revoke(&entries).await?;
     db::sessions::mark_revoked(&state.db, sids).await
 }

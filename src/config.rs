@@ -20,7 +20,11 @@ pub struct Config {
 
     /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST/DB`. Default: an SQLite
     /// file `smilecook.db` in the working directory, created on first start.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://smilecook.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://smilecook.db?mode=rwc"
+    )]
     pub database_url: String,
 
     /// Redis URL for the token denylist shared by many instances (e.g. `redis://127.0.0.1/`).
@@ -147,7 +151,10 @@ impl fmt::Debug for Config {
             .field("bind", &self.bind)
             .field("database_url", &redact_url(&self.database_url))
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("jwt_leeway", &self.jwt_leeway)

@@ -68,7 +68,10 @@ impl Server {
         self.run_until(shutdown_signal()).await
     }
 
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
@@ -77,14 +80,21 @@ impl Server {
 
 pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, StartupError> {
     let db = db::connect(url).await.map_err(StartupError::Database)?;
-    Migrator::up(&db, None).await.map_err(StartupError::Migration)?;
+    Migrator::up(&db, None)
+        .await
+        .map_err(StartupError::Migration)?;
     Ok(db)
 }
 
 pub async fn build(config: Config) -> Result<Server, StartupError> {
     let secret = secret::resolve(&config)?;
-    let keys = Keys::new(&secret, &config.jwt_issuer, &config.jwt_audience, config.jwt_leeway)
-        .map_err(|e| StartupError::Config(format!("signing key: {e}")))?;
+    let keys = Keys::new(
+        &secret,
+        &config.jwt_issuer,
+        &config.jwt_audience,
+        config.jwt_leeway,
+    )
+    .map_err(|e| StartupError::Config(format!("signing key: {e}")))?;
     let db = connect_and_migrate(&config.database_url).await?;
     let denylist: SharedDenylist = match &config.redis_url {
         Some(url) => Arc::new(RedisDenylist::connect(url, &config.redis_key_prefix).await?),
@@ -138,7 +148,10 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
-        .layer(SetSensitiveHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]));
+        .layer(SetSensitiveHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]));
     Ok(router)
 }
 

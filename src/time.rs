@@ -5,7 +5,8 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 pub fn now() -> DateTime<Utc> {
     let now = Utc::now();
-    now.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(now)
+    now.duration_trunc(TimeDelta::microseconds(1))
+        .unwrap_or(now)
 }
 
 pub fn unix_now() -> i64 {

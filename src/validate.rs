@@ -34,7 +34,10 @@ pub fn email(raw: &str) -> AppResult<String> {
         })
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if !valid {
-        return Err(AppError::input("email", "This is not a valid email address."));
+        return Err(AppError::input(
+            "email",
+            "This is not a valid email address.",
+        ));
     }
     Ok(email.to_owned())
 }
@@ -71,7 +74,14 @@ mod tests {
     #[test]
     fn emails_need_a_local_part_and_a_dotted_domain() {
         assert!(email("ada@example.com").is_ok());
-        for bad in ["ada", "@example.com", "ada@example", "a b@example.com", "a@b@c.com", "a@.com"] {
+        for bad in [
+            "ada",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "a@.com",
+        ] {
             assert!(email(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -42,7 +42,10 @@ async fn unknown_users_and_wrong_passwords_get_the_same_error() {
     let unknown_user = app.login("nobody", "not the password").await;
 
     assert_eq!(error_code(&wrong_password), Some("UNAUTHENTICATED"));
-    assert_eq!(wrong_password["errors"][0]["message"], unknown_user["errors"][0]["message"]);
+    assert_eq!(
+        wrong_password["errors"][0]["message"],
+        unknown_user["errors"][0]["message"]
+    );
     assert_eq!(error_code(&unknown_user), Some("UNAUTHENTICATED"));
 }
 
@@ -53,7 +56,12 @@ async fn another_users_email_is_hidden() {
     let bob = app.user("bob").await;
 
     let body = app
-        .op(AUTH, "UserByName", json!({ "username": "ADA" }), Some(&bob.access))
+        .op(
+            AUTH,
+            "UserByName",
+            json!({ "username": "ADA" }),
+            Some(&bob.access),
+        )
         .await;
 
     assert_eq!(body["data"]["user"]["username"], "ada");

@@ -21,7 +21,9 @@ use crate::error::{AppError, AppResult};
 pub enum Verified {
     No,
     /// Correct; `rehash` is a new hash when the stored one used outdated parameters.
-    Yes { rehash: Option<String> },
+    Yes {
+        rehash: Option<String>,
+    },
 }
 
 #[derive(Clone)]
@@ -113,7 +115,9 @@ impl Inner {
     fn check(&self, password: &[u8], stored: &str) -> AppResult<bool> {
         let phc = PasswordHash::new(stored).map_err(AppError::internal)?;
         let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
-            return Err(AppError::internal("stored password hash lacks salt or output"));
+            return Err(AppError::internal(
+                "stored password hash lacks salt or output",
+            ));
         };
         let algorithm = Algorithm::try_from(phc.algorithm.as_str()).map_err(AppError::internal)?;
         let version = match phc.version {
@@ -150,7 +154,10 @@ impl Inner {
         let blocks = argon.params().block_count();
         let mut area = self.take_area();
         area.resize(blocks, Block::default());
-        let out_len = argon.params().output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let out_len = argon
+            .params()
+            .output_len()
+            .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
         let mut out = vec![0u8; out_len];
         let result = argon.hash_password_into_with_memory(password, salt, &mut out, &mut area[..]);
         self.put_area(area);
@@ -194,8 +201,12 @@ mod tests {
     async fn outdated_parameters_are_upgraded_on_success() {
         let old = hasher(32).hash("pw123456".into()).await.expect("hash");
         let new = hasher(64);
-        let Verified::Yes { rehash: Some(rehash) } =
-            new.verify("pw123456".into(), Some(old)).await.expect("verify")
+        let Verified::Yes {
+            rehash: Some(rehash),
+        } = new
+            .verify("pw123456".into(), Some(old))
+            .await
+            .expect("verify")
         else {
             panic!("expected a rehash");
         };

@@ -63,10 +63,14 @@ pub async fn insert(
     match row.insert(db).await {
         Ok(model) => Ok(model.into()),
         Err(err) => match super::unique_violation(&err) {
-            Some(message) if message.contains("email") => {
-                Err(AppError::input("email", "This email is already registered."))
-            }
-            Some(_) => Err(AppError::input("username", "This username is already taken.")),
+            Some(message) if message.contains("email") => Err(AppError::input(
+                "email",
+                "This email is already registered.",
+            )),
+            Some(_) => Err(AppError::input(
+                "username",
+                "This username is already taken.",
+            )),
             None => Err(err.into()),
         },
     }
@@ -120,7 +124,10 @@ pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<V
     Ok(rows.into_iter().map(User::from).collect())
 }
 
-pub async fn find_by_username(db: &impl ConnectionTrait, username: &str) -> AppResult<Option<User>> {
+pub async fn find_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> AppResult<Option<User>> {
     let found = Entity::find()
         .filter(Column::UsernameKey.eq(username.trim().to_lowercase()))
         .one(db)

@@ -56,7 +56,11 @@ struct GetParams {
 pub async fn get(State(gql): State<GraphQlState>, headers: HeaderMap, uri: Uri) -> Response {
     let wants_html = accepts(&headers, "text/html");
     let Ok(Query(params)) = Query::<GetParams>::try_from_uri(&uri) else {
-        return problem(StatusCode::BAD_REQUEST, MediaType::Json, "The URL parameters are malformed.");
+        return problem(
+            StatusCode::BAD_REQUEST,
+            MediaType::Json,
+            "The URL parameters are malformed.",
+        );
     };
     if params.query.is_none() && wants_html && gql.graphiql {
         return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
@@ -108,7 +112,11 @@ pub async fn post(
         Err(rejection) => return problem(rejection.status(), media, &rejection.body_text()),
     };
     let Ok(text) = std::str::from_utf8(&body) else {
-        return problem(StatusCode::BAD_REQUEST, media, "The request body is not valid UTF-8.");
+        return problem(
+            StatusCode::BAD_REQUEST,
+            media,
+            "The request body is not valid UTF-8.",
+        );
     };
     if graphql_body {
         return execute(&gql, media, Request::new(text), &headers).await;
@@ -178,7 +186,12 @@ fn is_mutation(request: &Request) -> bool {
         .any(|(_, op)| op.node.ty != OperationType::Query)
 }
 
-async fn execute(gql: &GraphQlState, media: MediaType, request: Request, headers: &HeaderMap) -> Response {
+async fn execute(
+    gql: &GraphQlState,
+    media: MediaType,
+    request: Request,
+    headers: &HeaderMap,
+) -> Response {
     let (ran, body) = run_one(gql, request, headers).await;
     let status = match (media, ran) {
         (MediaType::GraphQlResponse, false) => StatusCode::BAD_REQUEST,
@@ -271,6 +284,8 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
 
 /// Picks the response media type from `Accept` (with q-values). No `Accept` means
 /// `application/json`; an `Accept` that allows neither type is a 406.
+// The error is the ready 406 response, built once per request: boxing it gains nothing.
+#[allow(clippy::result_large_err)]
 fn negotiate(headers: &HeaderMap) -> Result<MediaType, Response> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Ok(MediaType::Json);
@@ -328,10 +343,16 @@ mod tests {
     #[test]
     fn accept_ranges_are_weighed_by_specificity() {
         let apollo = "application/graphql-response+json,application/json;q=0.9";
-        assert_eq!(quality(apollo, "application/graphql-response+json"), (1.0, true));
+        assert_eq!(
+            quality(apollo, "application/graphql-response+json"),
+            (1.0, true)
+        );
         assert_eq!(quality(apollo, "application/json"), (0.9, true));
         assert_eq!(quality("*/*", "application/json"), (1.0, false));
         assert_eq!(quality("text/html", "application/json"), (0.0, false));
-        assert_eq!(quality("application/*;q=0.5, */*", "application/json"), (0.5, false));
+        assert_eq!(
+            quality("application/*;q=0.5, */*", "application/json"),
+            (0.5, false)
+        );
     }
 }

@@ -74,7 +74,9 @@ async fn fresh_database(dir: &tempfile::TempDir) -> String {
         return format!("sqlite://{}?mode=rwc", file.display());
     };
     let name = format!("smilecook_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = sea_orm::Database::connect(&base).await.expect("connect to TEST_DATABASE_URL");
+    let admin = sea_orm::Database::connect(&base)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
     sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE DATABASE \"{name}\""))
         .await
         .expect("create test database");
@@ -93,7 +95,11 @@ impl TestApp {
         let (tx, rx) = oneshot::channel();
         self.shutdown = Some(tx);
         self.server = Some(tokio::spawn(async move {
-            let _ = server.run_until(async { let _ = rx.await; }).await;
+            let _ = server
+                .run_until(async {
+                    let _ = rx.await;
+                })
+                .await;
         }));
     }
 
@@ -126,7 +132,13 @@ impl TestApp {
     }
 
     /// Runs the named operation from `document` (one of the `tests/operations/*.graphql`).
-    pub async fn op(&self, document: &str, name: &str, variables: Value, token: Option<&str>) -> Value {
+    pub async fn op(
+        &self,
+        document: &str,
+        name: &str,
+        variables: Value,
+        token: Option<&str>,
+    ) -> Value {
         let mut request = self.client.post(self.url("/graphql")).json(&json!({
             "query": document, "operationName": name, "variables": variables,
         }));
@@ -145,8 +157,13 @@ impl TestApp {
     }
 
     pub async fn login(&self, login: &str, password: &str) -> Value {
-        self.op(AUTH, "Login", json!({ "input": { "login": login, "password": password } }), None)
-            .await
+        self.op(
+            AUTH,
+            "Login",
+            json!({ "input": { "login": login, "password": password } }),
+            None,
+        )
+        .await
     }
 
     /// Registers `username` and logs in.
@@ -163,8 +180,14 @@ impl TestApp {
             username: username.into(),
             email: format!("{username}@example.com"),
             password: PASSWORD.into(),
-            access: payload["accessToken"].as_str().expect("access token").into(),
-            refresh: payload["refreshToken"].as_str().expect("refresh token").into(),
+            access: payload["accessToken"]
+                .as_str()
+                .expect("access token")
+                .into(),
+            refresh: payload["refreshToken"]
+                .as_str()
+                .expect("refresh token")
+                .into(),
         }
     }
 
@@ -173,7 +196,8 @@ impl TestApp {
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Value {
-        self.op(AUTH, "Refresh", json!({ "token": refresh_token }), None).await
+        self.op(AUTH, "Refresh", json!({ "token": refresh_token }), None)
+            .await
     }
 }
 
