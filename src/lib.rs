@@ -9,6 +9,9 @@
 //! - [`auth`]: tokens (`jwt`), passwords (`password`), revocation (`denylist`), the
 //!   request's identity (`guard`) and the signing secret (`secret`).
 //! - [`accounts`]: register, login, refresh, logout, change password.
+//! - [`recipes`]: recipe rules: fields (`input`), who sees and changes what, pagination
+//!   (`listing`, `cursor`).
+//! - [`seed`]: demo data for `smilecook seed`.
 //! - [`graphql`]: the schema (one part per area), the HTTP handler.
 //! - [`db`]: sea-orm entities and small query functions; migrations live in `migrations/`.
 //!
@@ -21,6 +24,8 @@ pub mod db;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod recipes;
+pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod time;

@@ -1,9 +1,9 @@
-//! The `smilecook` command: `serve` (the default), `migrate`, `export-schema`.
+//! The `smilecook` command: `serve` (the default), `migrate`, `export-schema`, `seed`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use smilecook::{config::Config, graphql::schema, startup};
+use smilecook::{config::Config, graphql::schema, seed, startup};
 use tracing_subscriber::EnvFilter;
 
 /// Without a subcommand, `smilecook [OPTIONS]` is `smilecook serve [OPTIONS]`.
@@ -28,6 +28,18 @@ enum Command {
     Migrate(DatabaseArgs),
     /// Print the GraphQL schema (SDL), as checked in as `schema.graphql`.
     ExportSchema,
+    /// Write demo data: users `ada` and `bob` (password `smilecook-demo`) and recipes, 4 in 5
+    /// published. Runs once, on a fresh database (it refuses if the demo users exist).
+    Seed(Box<SeedArgs>),
+}
+
+#[derive(clap::Args)]
+struct SeedArgs {
+    /// How many recipes to write.
+    #[arg(long, default_value_t = seed::DEFAULT_RECIPES)]
+    recipes: usize,
+    #[command(flatten)]
+    config: Config,
 }
 
 #[derive(clap::Args)]
@@ -54,8 +66,10 @@ async fn main() -> ExitCode {
         }
         Command::Migrate(args) => startup::connect_and_migrate(&args.database_url)
             .await
-            .map(|_| tracing::info!("migrations applied")),
-        Command::Serve(config) => serve(*config).await,
+            .map(|_| tracing::info!("migrations applied"))
+            .map_err(Into::into),
+        Command::Serve(config) => serve(*config).await.map_err(Into::into),
+        Command::Seed(args) => seed_demo(&args.config, args.recipes).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,6 +79,17 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn seed_demo(config: &Config, recipes: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let seeded = seed::run(config, recipes).await?;
+    println!(
+        "seeded users ada and bob (password `{}`) and {} recipes, {} of them published",
+        seed::DEMO_PASSWORD,
+        seeded.recipes,
+        seeded.published
+    );
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<(), startup::StartupError> {

@@ -2,8 +2,10 @@
 //! password hash) and small query functions per table. Nothing here knows about GraphQL.
 
 pub mod denylist;
+pub mod recipe_pages;
 pub mod recipes;
 pub mod sessions;
+pub mod stats;
 pub mod users;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
@@ -20,7 +22,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .busy_timeout(std::time::Duration::from_secs(5))
         });
     }
-    Database::connect(options).await
+    let mut db = Database::connect(options).await?;
+    stats::count_statements(&mut db);
+    Ok(db)
 }
 
 /// True when `err` is a unique-index violation (a duplicate that lost the race to the index).

@@ -3,9 +3,13 @@
 //! the context, call the domain functions and map their types.
 
 pub mod auth;
+pub mod connection;
 pub mod handler;
 pub mod limits;
+pub mod loaders;
 pub mod media;
+pub mod recipe;
+pub mod recipe_input;
 pub mod schema;
 pub mod user;
 pub mod variables;

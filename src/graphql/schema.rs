@@ -12,15 +12,20 @@ use async_graphql::{
 };
 
 use super::{
-    auth::AuthMutation, limits::QueryLimits, user::UserQuery, variables::RequiredVariables,
+    auth::AuthMutation,
+    limits::QueryLimits,
+    loaders,
+    recipe::{RecipeMutation, RecipeQuery},
+    user::UserQuery,
+    variables::RequiredVariables,
 };
 use crate::{config::Config, state::AppState};
 
 #[derive(MergedObject, Default)]
-pub struct Query(UserQuery);
+pub struct Query(UserQuery, RecipeQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AuthMutation);
+pub struct Mutation(AuthMutation, RecipeMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -54,6 +59,7 @@ impl Limits {
 
 pub fn build_schema(state: AppState, limits: &Limits) -> AppSchema {
     let mut builder = builder()
+        .extension(loaders::PerRequestLoader::new(state.db.clone()))
         .data(state)
         .extension(limits.query.clone())
         .extension(RequiredVariables)

@@ -1,9 +1,15 @@
-//! `User` and the queries about people: `me` and `user(username)`.
+//! `User` and the queries about people: `me` and `user(username)`. `User.recipes` is answered
+//! in `recipe.rs`.
 
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
-use super::{require_user, state, viewer};
+use super::{
+    connection::{RecipeConnection, weight},
+    recipe::recipes_of,
+    recipe_input::Visibility,
+    require_user, state, viewer,
+};
 use crate::db::{self, users};
 
 /// A person on Smilecook. The email is shown to its owner only.
@@ -27,6 +33,19 @@ impl User {
 
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+
+    /// This person's recipes, newest first. Others see the published ones only, whatever
+    /// `visibility` they ask for; the person themselves sees what they ask for.
+    #[graphql(complexity = "weight(first, child_complexity)")]
+    async fn recipes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "Some(Visibility::All)")] visibility: Option<Visibility>,
+        #[graphql(default = 20, desc = "0 to 100.")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<RecipeConnection> {
+        recipes_of(ctx, self.0.id, visibility, first, after).await
     }
 }
 

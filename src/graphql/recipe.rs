@@ -1,0 +1,255 @@
+//! `Recipe`, the recipe queries (`recipes`, `recipe`, `myRecipes`, and `User.recipes` through
+//! [`recipes_of`]) and the recipe mutations. Rules live in [`crate::recipes`].
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{
+    connection::{RecipeConnection, Total, weight},
+    loaders::{AuthorPage, request_loader},
+    recipe_input::{CreateRecipeInput, RecipeOrder, UpdateRecipeInput, Visibility},
+    require_user, state,
+    user::User,
+    viewer,
+};
+use crate::{
+    db,
+    error::AppError,
+    recipes::{
+        self,
+        listing::{self, Page, PageArgs},
+    },
+};
+
+/// A recipe. Drafts (`isPublish: false`) are visible to their author only.
+pub struct Recipe {
+    recipe: db::recipes::Recipe,
+    /// The authors of the page this recipe came in, loaded together.
+    page_authors: Arc<[Uuid]>,
+}
+
+impl Recipe {
+    pub fn new(recipe: db::recipes::Recipe) -> Self {
+        let page_authors = Arc::from([recipe.author_id]);
+        Self::in_page(recipe, page_authors)
+    }
+
+    pub(crate) fn in_page(recipe: db::recipes::Recipe, page_authors: Arc<[Uuid]>) -> Self {
+        Self {
+            recipe,
+            page_authors,
+        }
+    }
+}
+
+#[Object]
+impl Recipe {
+    async fn id(&self) -> ID {
+        ID(self.recipe.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.recipe.name
+    }
+
+    async fn description(&self) -> &str {
+        &self.recipe.description
+    }
+
+    async fn num_of_servings(&self) -> i32 {
+        self.recipe.num_of_servings
+    }
+
+    /// Minutes.
+    async fn cook_time(&self) -> i32 {
+        self.recipe.cook_time
+    }
+
+    async fn ingredients(&self) -> &str {
+        &self.recipe.ingredients
+    }
+
+    async fn directions(&self) -> &str {
+        &self.recipe.directions
+    }
+
+    /// Whether everybody can see it; false for a draft.
+    async fn is_publish(&self) -> bool {
+        self.recipe.is_publish
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.recipe.created_at
+    }
+
+    /// Advances with every change.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.recipe.updated_at
+    }
+
+    async fn author(&self, ctx: &Context<'_>) -> Result<User> {
+        let loader = request_loader(ctx)?;
+        let author = loader
+            .user(self.recipe.author_id, &self.page_authors)
+            .await?;
+        author
+            .map(User)
+            .ok_or_else(|| AppError::internal("a recipe's author does not exist").into())
+    }
+}
+
+#[derive(Default)]
+pub struct RecipeQuery;
+
+#[Object]
+impl RecipeQuery {
+    /// Published recipes, newest first unless `orderBy` says otherwise. `search` matches the
+    /// name, description or ingredients, ignoring case; `%`, `_` and `\` are plain characters.
+    #[graphql(complexity = "weight(first, child_complexity)")]
+    async fn recipes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "0 to 100.")] first: Option<i32>,
+        #[graphql(desc = "A `cursor` or `endCursor` from the previous page.")] after: Option<
+            String,
+        >,
+        search: Option<String>,
+        order_by: Option<RecipeOrder>,
+    ) -> Result<RecipeConnection> {
+        let filter = listing::published_filter(search.as_deref())?;
+        let args = PageArgs {
+            first,
+            after,
+            order: order_by.map(Into::into).unwrap_or_default(),
+        };
+        let page = listing::fetch(&state(ctx).db, &filter, &args).await?;
+        Ok(RecipeConnection::new(page, Total::Query(filter)))
+    }
+
+    /// A published recipe, or the caller's own draft; null otherwise (also for an id that is
+    /// not a recipe id at all).
+    async fn recipe(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Recipe>> {
+        let viewer = viewer(ctx).await?.map(|p| p.user_id);
+        let recipe = recipes::find_visible(&state(ctx).db, viewer, &id).await?;
+        Ok(recipe.map(Recipe::new))
+    }
+
+    /// The caller's recipes, newest first (needs an access token).
+    #[graphql(complexity = "weight(first, child_complexity)")]
+    async fn my_recipes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "Some(Visibility::All)")] visibility: Option<Visibility>,
+        #[graphql(default = 20, desc = "0 to 100.")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<RecipeConnection> {
+        let me = require_user(ctx).await?.user_id;
+        let visibility = visibility.unwrap_or_default().into();
+        let filter = listing::author_filter(me, Some(me), visibility);
+        let args = PageArgs {
+            first,
+            after,
+            order: Default::default(),
+        };
+        let page = listing::fetch(&state(ctx).db, &filter, &args).await?;
+        Ok(RecipeConnection::new(page, Total::Query(filter)))
+    }
+}
+
+/// `User.recipes`: the author's recipes the caller may see, newest first, batched across all
+/// the authors of a page by the loader.
+pub(crate) async fn recipes_of(
+    ctx: &Context<'_>,
+    author: Uuid,
+    visibility: Option<Visibility>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<RecipeConnection> {
+    let viewer = viewer(ctx).await?.map(|p| p.user_id);
+    let visibility = visibility.unwrap_or_default().into();
+    let args = PageArgs {
+        first,
+        after,
+        order: Default::default(),
+    };
+    let window = args.window()?;
+    let key = |a: Uuid| AuthorPage {
+        filter: listing::author_filter(a, viewer, visibility),
+        window: window.clone(),
+    };
+    let loader = request_loader(ctx)?;
+    let keys: Vec<AuthorPage> = loader.siblings(author).iter().map(|a| key(*a)).collect();
+    let rows = loader.load_together(keys, key(author)).await?;
+    let total = Total::Author {
+        author,
+        viewer,
+        visibility,
+    };
+    Ok(RecipeConnection::new(
+        Page::new(rows.unwrap_or_default(), &window),
+        total,
+    ))
+}
+
+#[derive(Default)]
+pub struct RecipeMutation;
+
+#[Object]
+impl RecipeMutation {
+    /// Saves a new draft; publish it with `publishRecipe`.
+    async fn create_recipe(&self, ctx: &Context<'_>, input: CreateRecipeInput) -> Result<Recipe> {
+        let me = require_user(ctx).await?.user_id;
+        let recipe = recipes::create(&state(ctx).db, me, input.into()).await?;
+        Ok(written(ctx, recipe))
+    }
+
+    /// Changes the fields present in `input`, all or none of them.
+    async fn update_recipe(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateRecipeInput,
+    ) -> Result<Recipe> {
+        let me = require_user(ctx).await?.user_id;
+        let changes = input.changes()?;
+        let recipe = recipes::update(&state(ctx).db, me, &id, changes).await?;
+        Ok(written(ctx, recipe))
+    }
+
+    /// Deletes one of the caller's recipes and returns its id.
+    async fn delete_recipe(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        let me = require_user(ctx).await?.user_id;
+        let deleted = recipes::delete(&state(ctx).db, me, &id).await?;
+        if let Ok(loader) = request_loader(ctx) {
+            loader.forget_recipes();
+        }
+        Ok(ID(deleted.to_string()))
+    }
+
+    /// Makes one of the caller's recipes visible to everybody (no change if it already is).
+    async fn publish_recipe(&self, ctx: &Context<'_>, id: ID) -> Result<Recipe> {
+        set_published(ctx, id, true).await
+    }
+
+    /// Turns one of the caller's recipes back into a draft (no change if it already is one).
+    async fn unpublish_recipe(&self, ctx: &Context<'_>, id: ID) -> Result<Recipe> {
+        set_published(ctx, id, false).await
+    }
+}
+
+async fn set_published(ctx: &Context<'_>, id: ID, published: bool) -> Result<Recipe> {
+    let me = require_user(ctx).await?.user_id;
+    let recipe = recipes::set_published(&state(ctx).db, me, &id, published).await?;
+    Ok(written(ctx, recipe))
+}
+
+/// The recipe a mutation wrote; recipe lists the request loaded before are forgotten.
+fn written(ctx: &Context<'_>, recipe: db::recipes::Recipe) -> Recipe {
+    if let Ok(loader) = request_loader(ctx) {
+        loader.forget_recipes();
+    }
+    Recipe::new(recipe)
+}
