@@ -297,3 +297,14 @@ async fn a_changed_password_replaces_the_old_one_and_ends_the_other_sessions() {
     assert!(app.refresh(&ada.refresh).await["data"]["refreshToken"].is_object());
     assert_eq!(app.me(&bob.access).await["data"]["me"]["username"], "bob");
 }
+
+#[tokio::test]
+async fn registration_and_login_show_the_accounts_own_email() {
+    let app = spawn_app().await;
+
+    let registered = app.register("ada").await;
+    let login = app.login("ada", PASSWORD).await;
+
+    assert_eq!(registered["data"]["register"]["email"], "ada@example.com");
+    assert_eq!(login["data"]["login"]["user"]["email"], "ada@example.com");
+}

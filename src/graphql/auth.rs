@@ -42,7 +42,7 @@ impl From<accounts::Tokens> for AuthPayload {
             refresh_token: t.refresh_token,
             token_type: "Bearer",
             expires_in: t.expires_in,
-            user: User(t.user),
+            user: User::own(t.user),
         }
     }
 }
@@ -56,7 +56,7 @@ impl AuthMutation {
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<User> {
         let user =
             accounts::register(state(ctx), &input.username, &input.email, input.password).await?;
-        Ok(User(user))
+        Ok(User::own(user))
     }
 
     /// Checks the password and starts a login session. The access token is fresh.

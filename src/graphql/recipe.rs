@@ -96,7 +96,7 @@ impl Recipe {
             .user(self.recipe.author_id, &self.page_authors)
             .await?;
         author
-            .map(User)
+            .map(User::public)
             .ok_or_else(|| AppError::internal("a recipe's author does not exist").into())
     }
 }

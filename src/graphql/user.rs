@@ -13,26 +13,46 @@ use super::{
 use crate::db::{self, users};
 
 /// A person on Smilecook. The email is shown to its owner only.
-pub struct User(pub users::User);
+pub struct User {
+    user: users::User,
+    /// Known to be the caller's own account (the result of `register`, `login`, `me`...),
+    /// whose email is shown even before the client holds a token.
+    own: bool,
+}
+
+impl User {
+    /// Someone as anybody may see them.
+    pub fn public(user: users::User) -> Self {
+        Self { user, own: false }
+    }
+
+    /// The caller's own account.
+    pub fn own(user: users::User) -> Self {
+        Self { user, own: true }
+    }
+}
 
 #[Object]
 impl User {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.user.id.to_string())
     }
 
     async fn username(&self) -> &str {
-        &self.0.username
+        &self.user.username
     }
 
     /// The account's email: visible to its owner only, null for everyone else.
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        let owner = viewer(ctx).await?.is_some_and(|p| p.user_id == self.0.id);
-        Ok(owner.then_some(self.0.email.as_str()))
+        let owner = self.own
+            || viewer(ctx)
+                .await?
+                .is_some_and(|p| p.user_id == self.user.id);
+        Ok(owner.then_some(self.user.email.as_str()))
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.user.created_at
     }
 
     /// This person's recipes, newest first. Others see the published ones only, whatever
@@ -45,7 +65,7 @@ impl User {
         #[graphql(default = 20, desc = "0 to 100.")] first: Option<i32>,
         after: Option<String>,
     ) -> Result<RecipeConnection> {
-        recipes_of(ctx, self.0.id, visibility, first, after).await
+        recipes_of(ctx, self.user.id, visibility, first, after).await
     }
 }
 
@@ -58,7 +78,7 @@ impl UserQuery {
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
         let principal = require_user(ctx).await?;
         let user = db::users::find_by_id(&state(ctx).db, principal.user_id).await?;
-        user.map(User).ok_or_else(|| {
+        user.map(User::own).ok_or_else(|| {
             crate::error::AppError::Unauthenticated("This account no longer exists.".into()).into()
         })
     }
@@ -66,6 +86,6 @@ impl UserQuery {
     /// A person by username (any case); null when nobody has it.
     async fn user(&self, ctx: &Context<'_>, username: String) -> Result<Option<User>> {
         let user = db::users::find_by_username(&state(ctx).db, &username).await?;
-        Ok(user.map(User))
+        Ok(user.map(User::public))
     }
 }
