@@ -33,7 +33,16 @@ impl ExtensionFactory for QueryLimits {
 }
 
 fn refuse(code: &str, message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
+    request_error(code, message, None)
+}
+
+/// A request error (before execution) carrying `extensions.code`.
+pub(crate) fn request_error(
+    code: &str,
+    message: String,
+    pos: Option<async_graphql::Pos>,
+) -> ServerError {
+    let mut error = ServerError::new(message, pos);
     let mut extensions = async_graphql::ErrorExtensionValues::default();
     extensions.set("code", code);
     error.extensions = Some(extensions);

@@ -6,10 +6,12 @@
 use std::sync::Arc;
 
 use async_graphql::{
-    ServerError, ServerResult, Variables,
+    ServerResult, Variables,
     extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
     parser::types::{DocumentOperations, ExecutableDocument},
 };
+
+use super::limits::request_error;
 
 pub struct RequiredVariables;
 
@@ -43,11 +45,8 @@ impl Extension for RequiredVariables {
                         "The variable `${}` of type `{}` is required but was not provided.",
                         definition.name.node, definition.var_type.node
                     );
-                    let mut error = ServerError::new(message, Some(definition.name.pos));
-                    let mut extensions = async_graphql::ErrorExtensionValues::default();
-                    extensions.set("code", "BAD_USER_INPUT");
-                    error.extensions = Some(extensions);
-                    return Err(error);
+                    let pos = Some(definition.name.pos);
+                    return Err(request_error("BAD_USER_INPUT", message, pos));
                 }
             }
         }
