@@ -1,0 +1,53 @@
+//! The SQL denylist forgets entries once the tokens they revoke have expired anyway.
+
+mod common;
+
+use std::time::Duration;
+
+use common::spawn_app_with;
+use sea_orm::{ConnectionTrait, Statement};
+
+async fn denylist_rows(database_url: &str) -> i64 {
+    let db = sea_orm::Database::connect(database_url)
+        .await
+        .expect("connect");
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM token_denylist",
+        ))
+        .await
+        .expect("query")
+        .expect("a row");
+    row.try_get::<i64>("", "n").expect("count")
+}
+
+#[tokio::test]
+async fn expired_revocations_are_pruned_from_the_database() {
+    if std::env::var("TEST_REDIS_URL").is_ok() {
+        return; // Redis expires its entries by itself; this is about the SQL store.
+    }
+    let app = spawn_app_with(&[
+        "--access-token-ttl=1",
+        "--refresh-token-ttl=2",
+        "--denylist-prune-interval=200ms",
+    ])
+    .await;
+    let ada = app.user("ada").await;
+    app.logout(&ada.access, false).await;
+    assert!(
+        denylist_rows(&app.database_url).await > 0,
+        "logout wrote no entry"
+    );
+
+    let mut remaining = i64::MAX;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        remaining = denylist_rows(&app.database_url).await;
+        if remaining == 0 {
+            break;
+        }
+    }
+
+    assert_eq!(remaining, 0, "expired entries were never pruned");
+}
