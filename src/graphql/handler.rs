@@ -209,7 +209,7 @@ async fn execute(
         (MediaType::GraphQlResponse, false) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
-    json_response(status, media, &body)
+    bytes_response(status, media, body)
 }
 
 async fn execute_batch(
@@ -219,20 +219,24 @@ async fn execute_batch(
     headers: &HeaderMap,
     client: Option<ClientAddr>,
 ) -> Response {
-    let mut bodies = Vec::with_capacity(requests.len());
-    for request in requests {
-        bodies.push(run_one(gql, request, headers, client).await.1);
+    let mut body = b"[".to_vec();
+    for (i, request) in requests.into_iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend(run_one(gql, request, headers, client).await.1);
     }
-    json_response(StatusCode::OK, media, &Value::Array(bodies))
+    body.push(b']');
+    bytes_response(StatusCode::OK, media, body)
 }
 
-/// Runs one operation; returns whether it reached execution, and the response body.
+/// Runs one operation; returns whether it reached execution, and the encoded response body.
 async fn run_one(
     gql: &GraphQlState,
     request: Request,
     headers: &HeaderMap,
     client: Option<ClientAddr>,
-) -> (bool, Value) {
+) -> (bool, Vec<u8>) {
     let executed = Executed::default();
     let mut request = request
         .data(Auth::new(authorization(headers)))
@@ -242,17 +246,25 @@ async fn run_one(
     }
     let response = gql.schema.execute(request).await;
     let ran = executed.get();
-    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| {
-        json!({ "errors": [{ "message": "The response could not be encoded.",
-                             "extensions": { "code": "INTERNAL_SERVER_ERROR" } }] })
+    // The common case is encoded straight to bytes; only request errors are reshaped.
+    let body = match ran {
+        true => serde_json::to_vec(&response),
+        false => serde_json::to_value(&response).and_then(|mut body| {
+            if let Value::Object(map) = &mut body {
+                // A request error has no `data` entry at all (GraphQL over HTTP, 7.1.2).
+                map.remove("data");
+                if let Some(Value::Array(errors)) = map.get_mut("errors") {
+                    errors.iter_mut().for_each(add_request_error_code);
+                }
+            }
+            serde_json::to_vec(&body)
+        }),
+    };
+    let body = body.unwrap_or_else(|_| {
+        let error = json!({ "errors": [{ "message": "The response could not be encoded.",
+                                         "extensions": { "code": "INTERNAL_SERVER_ERROR" } }] });
+        error.to_string().into_bytes()
     });
-    if !ran && let Value::Object(map) = &mut body {
-        // A request error has no `data` entry at all (GraphQL over HTTP, 7.1.2).
-        map.remove("data");
-        if let Some(Value::Array(errors)) = map.get_mut("errors") {
-            errors.iter_mut().for_each(add_request_error_code);
-        }
-    }
     (ran, body)
 }
 
@@ -292,7 +304,10 @@ fn authorization(headers: &HeaderMap) -> Option<String> {
 }
 
 fn json_response(status: StatusCode, media: MediaType, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes_response(status, media, serde_json::to_vec(body).unwrap_or_default())
+}
+
+fn bytes_response(status: StatusCode, media: MediaType, bytes: Vec<u8>) -> Response {
     let content_type = HeaderValue::from_static(match media {
         MediaType::GraphQlResponse => "application/graphql-response+json; charset=utf-8",
         MediaType::Json => "application/json; charset=utf-8",
