@@ -371,6 +371,8 @@ CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ -z $(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null) ]] ||
   COMMIT="$COMMIT (with uncommitted changes)"
+STORES="denylist in the database, login throttling in memory (no REDIS_URL)"
+[[ -z ${REDIS_URL:-} ]] || STORES="denylist and login throttling in Redis (REDIS_URL)"
 SUMMARY=(
   "- ours / ceiling (scenario 1): **$(ratio "${R[s1]}" "${R[ceiling]}")** of the bare axum + sqlx handler's requests/s"
   "- scenario 1 / GraphQL floor (scenario 4): $(ratio "${R[s1]}" "${R[s4]}")"
@@ -387,7 +389,7 @@ SUMMARY=(
   echo
   echo "- machine: $(nproc) CPUs, $CPU, $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
   echo "- code: commit $COMMIT, $(rustc --version 2>/dev/null || echo rustc unknown), release build"
-  echo "- server: denylist and login throttling in ${REDIS_URL:+Redis}${REDIS_URL:-the database (no REDIS_URL)}"
+  echo "- server: $STORES"
   echo "- data: users ada and bob (the seed command writes two), $RECIPES recipes, 4 in 5 published"
   echo "- load: wrk over loopback, $DURATION s per scenario, $CONNS connections ($FLOOD_CONNS for the login flood), $THREADS threads; server and wrk share the machine"
   echo
