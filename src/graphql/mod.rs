@@ -3,6 +3,7 @@
 //! the context, call the domain functions and map their types.
 
 pub mod auth;
+pub mod doc_cache;
 pub mod handler;
 pub mod limits;
 pub mod schema;

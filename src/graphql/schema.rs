@@ -11,7 +11,7 @@ use async_graphql::{
     extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute},
 };
 
-use super::{auth::AuthMutation, limits::QueryLimits, user::UserQuery};
+use super::{auth::AuthMutation, doc_cache::DocumentCache, limits::QueryLimits, user::UserQuery};
 use crate::{config::Config, state::AppState};
 
 #[derive(MergedObject, Default)]
@@ -54,6 +54,8 @@ pub fn build_schema(state: AppState, limits: &Limits) -> AppSchema {
     let mut builder = builder()
         .data(state)
         .extension(limits.query.clone())
+        // After (so inside) the limits: they still check each document, cached or not.
+        .extension(DocumentCache::default())
         .extension(ExecutionMarker);
     if let Some(max) = limits.max_directives {
         builder = builder.limit_directives(max);
