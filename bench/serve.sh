@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts BINARY on PORT with a fresh SQLite database (unless DATABASE_URL is set), waits for
-# /health and prints the pid. Usage: bench/serve.sh BINARY PORT  (kill the pid when done)
+# /health and prints the pid. Usage: bench/serve.sh BINARY PORT  (kill the pid when done; the
+# temporary directory with the database and the log stays in /tmp)
 set -euo pipefail
 bin=$1 port=$2
 dir=$(mktemp -d)
