@@ -21,7 +21,7 @@ use tower_http::{
     trace::{DefaultMakeSpan, TraceLayer},
 };
 
-use crate::{config::Config, startup::StartupError};
+use crate::{auth::denylist::SharedDenylist, config::Config, startup::StartupError};
 
 /// Wraps `router` in the layers every route gets. The last layer added runs first.
 pub fn with_layers(router: Router, config: &Config) -> Result<Router, StartupError> {
@@ -49,8 +49,10 @@ pub fn with_layers(router: Router, config: &Config) -> Result<Router, StartupErr
         ])))
 }
 
-pub async fn health() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+/// Also says where token revocations are checked: `memory` when the in-process copy is
+/// trusted, else the store that is asked (`redis` while its subscription is down).
+pub async fn health(denylist: SharedDenylist) -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "denylist": denylist.source() }))
 }
 
 fn cors(config: &Config) -> Result<CorsLayer, StartupError> {

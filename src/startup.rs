@@ -3,9 +3,16 @@
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
+use axum::{Router, routing::get};
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{DatabaseConnection, DbBackend};
+use tokio::net::TcpListener;
+
 use crate::{
     auth::{
-        denylist::{self, PruneTask, RedisDenylist, SharedDenylist, SqlDenylist},
+        denylist::{
+            self, BackgroundTask, CachedDenylist, RedisDenylist, SharedDenylist, SqlDenylist,
+        },
         jwt::Keys,
         password::PasswordHasher,
         secret,
@@ -20,10 +27,6 @@ use crate::{
     http,
     state::{AppState, Throttle},
 };
-use axum::{Router, routing::get};
-use migrations::{Migrator, MigratorTrait};
-use sea_orm::DatabaseConnection;
-use tokio::net::TcpListener;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -33,6 +36,8 @@ pub enum StartupError {
     Database(#[source] sea_orm::DbErr),
     #[error("cannot migrate the database: {0}")]
     Migration(#[source] sea_orm::DbErr),
+    #[error("cannot load the token denylist: {0}")]
+    Denylist(#[source] sea_orm::DbErr),
     #[error("cannot connect to Redis: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("invalid configuration: {0}")]
@@ -45,7 +50,7 @@ pub enum StartupError {
 pub struct Server {
     listener: TcpListener,
     router: Router,
-    _pruning: PruneTask,
+    _tasks: Vec<BackgroundTask>,
 }
 
 impl Server {
@@ -89,26 +94,15 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
     )
     .map_err(|e| StartupError::Config(format!("signing key: {e}")))?;
     let db = connect_and_migrate(&config.database_url).await?;
-    let redis = match &config.redis_url {
-        Some(url) => Some(denylist::connect_redis(url).await?),
-        None => None,
-    };
-    let prefix = &config.redis_key_prefix;
-    let (denylist, store): (SharedDenylist, Box<dyn LoginThrottle>) = match redis {
-        Some(conn) => (
-            Arc::new(RedisDenylist::new(conn.clone(), prefix)),
-            Box::new(RedisThrottle::new(conn, prefix)),
-        ),
-        None => (
-            Arc::new(SqlDenylist::new(db.clone())),
-            Box::new(MemoryThrottle::default()),
-        ),
-    };
+    let (denylist, store, mut tasks) = revocation_stores(&config, &db).await?;
     let throttle = throttle_policies(&config, store);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations, cores)
         .map_err(|e| StartupError::Config(crate::error::Shown(&e).to_string()))?;
-    let pruning = denylist::spawn_pruning(denylist.clone(), config.denylist_prune_interval);
+    tasks.push(denylist::spawn_pruning(
+        denylist.clone(),
+        config.denylist_prune_interval,
+    ));
     let state = AppState {
         db,
         keys: Arc::new(keys),
@@ -125,13 +119,42 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
     Ok(Server {
         listener,
         router,
-        _pruning: pruning,
+        _tasks: tasks,
     })
+}
+
+/// The denylist and the login-throttle store, with the tasks that keep them in step.
+/// With Redis: both there, the denylist copied in-process while a subscription follows it.
+/// Without: the denylist in the database (copied in-process for SQLite, which only this process
+/// writes; asked directly for PostgreSQL, which other instances may write) and the throttle in
+/// memory.
+async fn revocation_stores(
+    config: &Config,
+    db: &DatabaseConnection,
+) -> Result<(SharedDenylist, Box<dyn LoginThrottle>, Vec<BackgroundTask>), StartupError> {
+    let prefix = &config.redis_key_prefix;
+    if let Some(url) = &config.redis_url {
+        let (client, conn) = denylist::connect_redis(url).await?;
+        let cached = CachedDenylist::following(Arc::new(RedisDenylist::new(conn.clone(), prefix)));
+        let sync = denylist::sync::spawn(client, conn.clone(), prefix.clone(), cached.set());
+        let throttle = Box::new(RedisThrottle::new(conn, prefix));
+        return Ok((Arc::new(cached), throttle, vec![sync]));
+    }
+    let sql = SqlDenylist::new(db.clone());
+    let denylist: SharedDenylist = match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let entries = sql.entries().await.map_err(StartupError::Denylist)?;
+            Arc::new(CachedDenylist::preloaded(Arc::new(sql), &entries))
+        }
+        _ => Arc::new(sql),
+    };
+    Ok((denylist, Box::new(MemoryThrottle::default()), Vec::new()))
 }
 
 /// The whole HTTP application: routes and the layers around them.
 pub fn app(state: AppState) -> Result<Router, StartupError> {
     let config = Arc::clone(&state.config);
+    let denylist = Arc::clone(&state.denylist);
     let limits = Limits::from_config(&config);
     let gql = GraphQlState {
         schema: build_schema(state, &limits),
@@ -141,7 +164,7 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
     };
     let router = Router::new()
         .route("/graphql", get(handler::get).post(handler::post))
-        .route("/health", get(http::health))
+        .route("/health", get(move || http::health(Arc::clone(&denylist))))
         .with_state(gql);
     http::with_layers(router, &config)
 }

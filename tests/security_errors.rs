@@ -3,10 +3,11 @@
 
 mod common;
 
-use common::{error_code, proxy::Proxy, spawn_app, spawn_app_with};
+use common::{error_code, proxy::Proxy, spawn_app, spawn_app_with, spawn_app_without_redis};
 use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
+use smilecook::startup::StartupError;
 
 async fn post_raw(app: &common::TestApp, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
     let response = app
@@ -24,17 +25,12 @@ async fn post_raw(app: &common::TestApp, content_type: &str, body: Vec<u8>) -> (
 
 #[tokio::test]
 async fn a_token_is_refused_when_the_sql_denylist_cannot_be_consulted() {
-    if std::env::var("TEST_REDIS_URL").is_ok() {
-        return; // The denylist is in Redis in this run: see the Redis test below.
+    if std::env::var("TEST_DATABASE_URL").is_err() {
+        return; // SQLite answers from its copy: see the two tests below.
     }
-    let app = spawn_app().await;
+    let app = spawn_app_without_redis().await;
     let ada = app.user("ada").await;
-    let db = sea_orm::Database::connect(&app.database_url)
-        .await
-        .expect("connect");
-    db.execute_unprepared("DROP TABLE token_denylist")
-        .await
-        .expect("drop");
+    drop_denylist_table(&app).await;
 
     let body = app.me(&ada.access).await;
 
@@ -49,6 +45,49 @@ async fn a_token_is_refused_when_the_sql_denylist_cannot_be_consulted() {
         !message.contains("token_denylist"),
         "internals leaked: {message}"
     );
+}
+
+#[tokio::test]
+async fn a_server_that_cannot_load_the_denylist_does_not_start() {
+    if std::env::var("TEST_DATABASE_URL").is_ok() {
+        return; // Only SQLite loads the table at start-up.
+    }
+    let app = spawn_app_without_redis().await;
+    drop_denylist_table(&app).await;
+
+    let second = app.try_spawn_sibling().await;
+
+    assert!(
+        matches!(second, Err(StartupError::Denylist(_))),
+        "started without its denylist"
+    );
+}
+
+#[tokio::test]
+async fn a_logout_the_table_cannot_record_still_revokes_the_token_in_this_process() {
+    if std::env::var("TEST_DATABASE_URL").is_ok() {
+        return; // Only SQLite keeps a copy without Redis.
+    }
+    let app = spawn_app_without_redis().await;
+    let ada = app.user("ada").await;
+    drop_denylist_table(&app).await;
+
+    let body = app.logout(&ada.access, false).await;
+
+    assert_eq!(error_code(&body), Some("INTERNAL_SERVER_ERROR"), "{body}");
+    assert_eq!(
+        error_code(&app.me(&ada.access).await),
+        Some("TOKEN_REVOKED")
+    );
+}
+
+async fn drop_denylist_table(app: &common::TestApp) {
+    let db = sea_orm::Database::connect(&app.database_url)
+        .await
+        .expect("connect");
+    db.execute_unprepared("DROP TABLE token_denylist")
+        .await
+        .expect("drop");
 }
 
 #[tokio::test]
@@ -67,8 +106,17 @@ async fn a_token_is_refused_when_redis_is_unreachable() {
     assert_eq!(app.me(&ada.access).await["data"]["me"]["username"], "ada");
 
     proxy.cut();
-    let body = app.me(&ada.access).await;
 
+    // The server learns of the outage through its denylist subscription (at once when the
+    // connection drops, within a few seconds when it goes silent), then asks Redis, and fails.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let body = loop {
+        let body = app.me(&ada.access).await;
+        if !body["data"]["me"].is_object() || tokio::time::Instant::now() >= deadline {
+            break body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert!(
         body["data"].is_null(),
         "the guard let a token through: {body}"

@@ -2,13 +2,14 @@
 //! context as an [`Auth`]; the first resolver that needs a user verifies it (signature, claims,
 //! type, denylist) and the result is kept for the rest of the request. Public fields never ask,
 //! so they stay public; a token that is present but bad is an error, never "anonymous".
+//! [`authenticate`] is that check alone, without HTTP or GraphQL (the `guard` benchmark runs it).
 
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::{
-    denylist::Revocable,
-    jwt::{Claims, TokenType},
+    denylist::{Denylist, Revocable},
+    jwt::{Claims, Keys, TokenType},
 };
 use crate::{
     error::{AppError, AppResult},
@@ -60,19 +61,31 @@ impl Auth {
 }
 
 async fn verify_header(state: &AppState, header: Option<&str>) -> AppResult<Option<Principal>> {
-    let Some(header) = header else {
-        return Ok(None);
-    };
+    match header {
+        Some(header) => authenticate(&state.keys, &*state.denylist, header)
+            .await
+            .map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The whole check of one request's `Authorization` header: bearer syntax, signature and
+/// claims, token type, then the denylist (token and login session). No user is loaded.
+pub async fn authenticate(
+    keys: &Keys,
+    denylist: &dyn Denylist,
+    header: &str,
+) -> AppResult<Principal> {
     let token = bearer_token(header)?;
-    let claims = state.keys.verify(token, TokenType::Access)?;
+    let claims = keys.verify(token, TokenType::Access)?;
     let items = [Revocable::Token(claims.jti), Revocable::Session(claims.sid)];
-    if state.denylist.any_revoked(&items).await? {
+    if denylist.any_revoked(&items).await? {
         return Err(AppError::TokenRevoked);
     }
-    Ok(Some(Principal {
+    Ok(Principal {
         user_id: claims.sub,
         claims,
-    }))
+    })
 }
 
 /// The token of a `Bearer <token>` header (the scheme is case-insensitive, RFC 7235).

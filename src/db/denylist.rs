@@ -32,6 +32,12 @@ pub async fn insert(db: &impl ConnectionTrait, entries: &[(String, i64)]) -> App
     Ok(())
 }
 
+/// Every `(key, expires_at)` in the table (at start-up, so the bare database error).
+pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<(String, i64)>, DbErr> {
+    let rows = Entity::find().all(db).await?;
+    Ok(rows.into_iter().map(|m| (m.key, m.expires_at)).collect())
+}
+
 pub async fn any_present(db: &impl ConnectionTrait, keys: &[String]) -> AppResult<bool> {
     let found = Entity::find()
         .filter(Column::Key.is_in(keys.iter().cloned()))

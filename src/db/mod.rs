@@ -8,18 +8,30 @@ pub mod sessions;
 pub mod stats;
 pub mod users;
 
+use std::time::Duration;
+
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+
+/// Connections SQLite may have open. sea-orm's default is one, which serialises every query
+/// of the server; in WAL mode readers do not block each other or the writer, and writers wait
+/// their turn (`busy_timeout`). Measured on 2 cores: 4 doubles `me` throughput, 8 is no better
+/// (bench/NOTES.md).
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
 
 /// Connects with settings that suit the backend: SQLite in WAL mode with foreign keys on.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false);
+    // The default pings every connection before each query: a second round trip per query.
+    // Only a connection idle for a while may have been dropped (by a server or a firewall).
+    options.test_before_acquire_if_idle_for(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
+        options.max_connections(SQLITE_MAX_CONNECTIONS);
         options.map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(std::time::Duration::from_secs(5))
+                .busy_timeout(Duration::from_secs(5))
         });
     }
     let mut db = Database::connect(options).await?;

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod connection;
+pub mod doc_cache;
 pub mod handler;
 pub mod limits;
 pub mod loaders;

@@ -13,6 +13,7 @@ use async_graphql::{
 
 use super::{
     auth::AuthMutation,
+    doc_cache::DocumentCache,
     limits::QueryLimits,
     loaders,
     recipe::{RecipeMutation, RecipeQuery},
@@ -63,6 +64,8 @@ pub fn build_schema(state: AppState, limits: &Limits) -> AppSchema {
         .data(state)
         .extension(limits.query.clone())
         .extension(RequiredVariables)
+        // After (so inside) the limits: they still check each document, cached or not.
+        .extension(DocumentCache::default())
         .extension(ExecutionMarker);
     if let Some(max) = limits.max_directives {
         builder = builder.limit_directives(max);

@@ -4,6 +4,8 @@
 //! The database is a new SQLite file by default; with `TEST_DATABASE_URL` (a PostgreSQL URL to
 //! an existing database) each test creates its own database on that server instead. With
 //! `TEST_REDIS_URL` the denylist lives in Redis under a key prefix unique to the test.
+//! `app.spawn_sibling()` starts a second instance of the same deployment (same database, secret
+//! and Redis prefix), for tests of what instances share.
 #![allow(dead_code)]
 
 pub mod jwt;
@@ -46,6 +48,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server with extra `--flag value` arguments on top of the test defaults.
 pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
+    spawn(extra, true).await
+}
+
+/// Starts a server that keeps its denylist in the database even when `TEST_REDIS_URL` is set.
+pub async fn spawn_app_without_redis() -> TestApp {
+    spawn(&[], false).await
+}
+
+async fn spawn(extra: &[&str], redis_if_available: bool) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database(&dir).await;
     let secret = format!("test-secret-{}", uuid::Uuid::new_v4().simple());
@@ -56,7 +67,10 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         format!("--jwt-secret={secret}"),
     ];
     let own_redis = extra.iter().any(|a| a.starts_with("--redis-url"));
-    if let (Ok(redis), false) = (std::env::var("TEST_REDIS_URL"), own_redis) {
+    let redis = std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|_| redis_if_available);
+    if let (Some(redis), false) = (redis, own_redis) {
         args.push(format!("--redis-url={redis}"));
         let prefix = format!("smilecook-test:{}:", uuid::Uuid::new_v4().simple());
         args.push(format!("--redis-key-prefix={prefix}"));
@@ -110,9 +124,35 @@ async fn fresh_database(dir: &tempfile::TempDir) -> String {
 }
 
 impl TestApp {
+    /// Another server on this one's database with the same configuration (secret, Redis and its
+    /// key prefix): a second instance of the same deployment.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        self.try_spawn_sibling().await.expect("server starts")
+    }
+
+    /// Like [`TestApp::spawn_sibling`], for tests where start-up should fail.
+    pub async fn try_spawn_sibling(&self) -> Result<TestApp, startup::StartupError> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut app = TestApp {
+            addr: String::new(),
+            database_url: self.database_url.clone(),
+            client: reqwest::Client::new(),
+            dir,
+            args: self.args.clone(),
+            shutdown: None,
+            server: None,
+        };
+        app.try_start().await?;
+        Ok(app)
+    }
+
     async fn start(&mut self) {
+        self.try_start().await.expect("server starts");
+    }
+
+    async fn try_start(&mut self) -> Result<(), startup::StartupError> {
         let config = config::from_args(&self.args).expect("test configuration");
-        let server = startup::build(config).await.expect("server starts");
+        let server = startup::build(config).await?;
         self.addr = format!("http://{}", server.local_addr().expect("bound address"));
         let (tx, rx) = oneshot::channel();
         self.shutdown = Some(tx);
@@ -123,6 +163,17 @@ impl TestApp {
                 })
                 .await;
         }));
+        Ok(())
+    }
+
+    /// The server's `/health` answer.
+    pub async fn health(&self) -> Value {
+        let response = self.client.get(self.url("/health")).send().await;
+        response
+            .expect("health sent")
+            .json()
+            .await
+            .expect("JSON body")
     }
 
     /// Restarts on the same database with some options changed (`--flag=value` replaces any

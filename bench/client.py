@@ -1,0 +1,45 @@
+"""Tiny GraphQL client for the benchmark scripts (standard library only)."""
+import http.client
+import json
+import sys
+
+
+def call(port, query, variables=None, token=None, conn=None, operation=None):
+    own = conn is None
+    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    request = {"query": query, "variables": variables or {}}
+    if operation:
+        request["operationName"] = operation
+    body = json.dumps(request)
+    conn.request("POST", "/graphql", body, headers)
+    result = json.loads(conn.getresponse().read())
+    if own:
+        conn.close()
+    return result
+
+
+REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { id } }"
+LOGIN = "mutation($i: LoginInput!) { login(input: $i) { accessToken } }"
+
+
+def user_token(port, name, password="correct horse battery"):
+    """Registers `name` (if new) and returns an access token."""
+    call(port, REGISTER, {"i": {"username": name, "email": f"{name}@example.com", "password": password}})
+    result = call(port, LOGIN, {"i": {"login": name, "password": password}})
+    return result["data"]["login"]["accessToken"]
+
+
+def check_me(port, token, document=None):
+    """Fails unless the request the load test sends answers with the user."""
+    query, operation = "{ me { id username } }", None
+    if document:
+        query, operation = open(document).read(), "Me"
+    result = call(port, query, token=token, operation=operation)
+    assert result.get("data", {}).get("me", {}).get("username"), result
+
+
+if __name__ == "__main__":
+    print(user_token(int(sys.argv[1]), sys.argv[2]))
