@@ -156,8 +156,10 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
     let config = Arc::clone(&state.config);
     let denylist = Arc::clone(&state.denylist);
     let limits = Limits::from_config(&config);
+    let db = state.db.clone();
     let gql = GraphQlState {
         schema: build_schema(state, &limits),
+        db,
         graphiql: config.introspection(),
         max_batch: config.max_batch,
         trust_forwarded_for: config.trust_forwarded_for,

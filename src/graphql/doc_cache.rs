@@ -13,11 +13,7 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use async_graphql::{
-    ServerResult, Variables,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
-    parser::types::ExecutableDocument,
-};
+use async_graphql::parser::types::ExecutableDocument;
 use lru::LruCache;
 
 const MAX_ENTRIES: usize = 1000;
@@ -44,12 +40,12 @@ impl Default for DocumentCache {
 }
 
 impl DocumentCache {
-    fn get(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
+    pub(crate) fn get(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
         let mut entries = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         entries.documents.get(query).cloned()
     }
 
-    fn put(&self, query: &str, document: Arc<ExecutableDocument>) {
+    pub(crate) fn put(&self, query: &str, document: Arc<ExecutableDocument>) {
         if query.len() > MAX_ENTRY_BYTES {
             return;
         }
@@ -64,31 +60,6 @@ impl DocumentCache {
             };
             entries.bytes -= old.len();
         }
-    }
-}
-
-impl ExtensionFactory for DocumentCache {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(self.clone())
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for DocumentCache {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        // The deep copy is made outside the lock (it costs a tenth of a parse).
-        if let Some(document) = self.get(query) {
-            return Ok(ExecutableDocument::clone(&document));
-        }
-        let document = next.run(ctx, query, variables).await?;
-        self.put(query, Arc::new(document.clone()));
-        Ok(document)
     }
 }
 

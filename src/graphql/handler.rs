@@ -27,8 +27,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
+    loaders::RequestLoader,
     media::{APPLICATION_JSON, MediaType, accepts, negotiate},
-    schema::{AppSchema, Executed},
+    schema::AppSchema,
 };
 use crate::auth::guard::Auth;
 
@@ -39,6 +40,8 @@ pub struct ClientAddr(pub IpAddr);
 #[derive(Clone)]
 pub struct GraphQlState {
     pub schema: AppSchema,
+    /// For each request's batching loader.
+    pub db: sea_orm::DatabaseConnection,
     /// Serve GraphiQL to browsers on `GET /graphql`.
     pub graphiql: bool,
     /// Most operations in one batched (JSON array) request; 0 turns batching off.
@@ -237,15 +240,17 @@ async fn run_one(
     headers: &HeaderMap,
     client: Option<ClientAddr>,
 ) -> (bool, Vec<u8>) {
-    let executed = Executed::default();
     let mut request = request
         .data(Auth::new(authorization(headers)))
-        .data(executed.clone());
+        .data(RequestLoader::new(gql.db.clone()));
     if let Some(client) = client {
         request = request.data(client);
     }
     let response = gql.schema.execute(request).await;
-    let ran = executed.get();
+    // Execution produces data or errors with a path; a request error (parse, validation,
+    // limits, variables) has neither.
+    let ran = response.data != async_graphql::Value::Null
+        || response.errors.iter().any(|e| !e.path.is_empty());
     // The common case is encoded straight to bytes; only request errors are reshaped.
     let body = match ran {
         true => serde_json::to_vec(&response),

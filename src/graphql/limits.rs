@@ -8,6 +8,8 @@
 
 use std::{collections::HashSet, sync::Arc};
 
+use super::doc_cache::DocumentCache;
+
 use async_graphql::{
     Request, ServerError, ServerResult, ValidationResult, Variables,
     extensions::{
@@ -17,13 +19,17 @@ use async_graphql::{
     parser::types::{ExecutableDocument, Selection, SelectionSet},
 };
 
-#[derive(Clone, Debug)]
+/// The one extension of the schema. Every extension adds a hop to the resolution of every
+/// field, so the request-level checks and the parse cache share this one.
+#[derive(Clone)]
 pub struct QueryLimits {
     pub max_query_bytes: usize,
     pub max_aliases: usize,
     pub max_root_fields: usize,
     pub max_depth: usize,
     pub max_complexity: usize,
+    /// Parsed documents by their text.
+    pub cache: DocumentCache,
 }
 
 impl ExtensionFactory for QueryLimits {
@@ -77,7 +83,16 @@ impl Extension for QueryLimits {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
+        // The deep copy is made outside the cache's lock (it costs a tenth of a parse).
+        let document = match self.cache.get(query) {
+            Some(document) => ExecutableDocument::clone(&document),
+            None => {
+                let document = next.run(ctx, query, variables).await?;
+                self.cache.put(query, Arc::new(document.clone()));
+                document
+            }
+        };
+        super::variables::check_required(&document, variables)?;
         let aliases = count_aliases(&document, self.max_aliases);
         if aliases > self.max_aliases {
             return Err(refuse(

@@ -2,7 +2,7 @@
 //! the authors' recipes) costs the same few statements as a page of 5.
 //!
 //! [`DbLoader`] answers each kind of key with one statement. Each request gets its own
-//! [`RequestLoader`] (installed by [`PerRequestLoader`]): an async-graphql `DataLoader` with a
+//! [`RequestLoader`] (installed by the HTTP handler): an async-graphql `DataLoader` with a
 //! cache that lives as long as the request, used in turns. Objects resolved side by side know
 //! their siblings (the recipes of one page know the page's authors; an author met in a page
 //! knows the page's other authors), and the first of them to need something loads it for all
@@ -17,9 +17,8 @@ use std::{
 };
 
 use async_graphql::{
-    Context, Request, Result, ServerResult,
+    Context, Result,
     dataloader::{DataLoader, HashMapCache, Loader},
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest},
 };
 use sea_orm::DatabaseConnection;
 use tokio::sync::Mutex;
@@ -63,7 +62,7 @@ pub(crate) fn request_loader<'a>(ctx: &Context<'a>) -> Result<&'a RequestLoader>
 }
 
 impl RequestLoader {
-    fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: DatabaseConnection) -> Self {
         Self {
             loader: DataLoader::with_cache(DbLoader { db }, tokio::spawn, HashMapCache::default()),
             turn: Mutex::new(()),
@@ -122,37 +121,6 @@ impl RequestLoader {
 }
 
 /// Gives every request its own [`RequestLoader`].
-pub struct PerRequestLoader {
-    db: DatabaseConnection,
-}
-
-impl PerRequestLoader {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
-    }
-}
-
-impl ExtensionFactory for PerRequestLoader {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PerRequestLoader {
-            db: self.db.clone(),
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for PerRequestLoader {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let request = request.data(RequestLoader::new(self.db.clone()));
-        next.run(ctx, request).await
-    }
-}
-
 /// Answers each kind of key with one statement per batch.
 pub struct DbLoader {
     db: DatabaseConnection,

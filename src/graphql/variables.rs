@@ -3,53 +3,32 @@
 //! `application/graphql-response+json`). async-graphql only notices them while resolving the
 //! field that uses them, as a field error with a 200.
 
-use std::sync::Arc;
-
 use async_graphql::{
     ServerResult, Variables,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
     parser::types::{DocumentOperations, ExecutableDocument},
 };
 
 use super::limits::request_error;
 
-pub struct RequiredVariables;
-
-impl ExtensionFactory for RequiredVariables {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequiredVariables)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for RequiredVariables {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        // The operation to run is only known here when the document has one.
-        if let DocumentOperations::Single(operation) = &document.operations {
-            for definition in &operation.node.variable_definitions {
-                let definition = &definition.node;
-                let required =
-                    !definition.var_type.node.nullable && definition.default_value.is_none();
-                let given = variables
-                    .get(&definition.name.node)
-                    .is_some_and(|v| *v != async_graphql::Value::Null);
-                if required && !given {
-                    let message = format!(
-                        "The variable `${}` of type `{}` is required but was not provided.",
-                        definition.name.node, definition.var_type.node
-                    );
-                    let pos = Some(definition.name.pos);
-                    return Err(request_error("BAD_USER_INPUT", message, pos));
-                }
+/// Refuses a single-operation document whose required variables are missing or null.
+pub fn check_required(document: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+    // The operation to run is only known here when the document has one.
+    if let DocumentOperations::Single(operation) = &document.operations {
+        for definition in &operation.node.variable_definitions {
+            let definition = &definition.node;
+            let required = !definition.var_type.node.nullable && definition.default_value.is_none();
+            let given = variables
+                .get(&definition.name.node)
+                .is_some_and(|v| *v != async_graphql::Value::Null);
+            if required && !given {
+                let message = format!(
+                    "The variable `${}` of type `{}` is required but was not provided.",
+                    definition.name.node, definition.var_type.node
+                );
+                let pos = Some(definition.name.pos);
+                return Err(request_error("BAD_USER_INPUT", message, pos));
             }
         }
-        Ok(document)
     }
+    Ok(())
 }
