@@ -21,7 +21,7 @@ use async_graphql::{
     dataloader::{DataLoader, HashMapCache, Loader},
 };
 use sea_orm::DatabaseConnection;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 use uuid::Uuid;
 
 use crate::{
@@ -55,7 +55,16 @@ pub struct RequestLoader {
     turn: Mutex<()>,
     /// For each author met in a page, the authors of that page.
     siblings: StdMutex<HashMap<Uuid, Arc<[Uuid]>>>,
+    /// Authors, loaded once per page: the page's first `author` field loads them all while
+    /// the others wait on the same cell. No timer and no spawned task, unlike a `DataLoader`
+    /// (which halved the throughput of a page with authors).
+    author_pages: StdMutex<Vec<(Arc<[Uuid]>, AuthorCell)>>,
+    /// Every user loaded in this request, so a later page asks only for new ones.
+    users: StdMutex<HashMap<Uuid, User>>,
+    db: DatabaseConnection,
 }
+
+type AuthorCell = Arc<OnceCell<HashMap<Uuid, User>>>;
 
 pub(crate) fn request_loader<'a>(ctx: &Context<'a>) -> Result<&'a RequestLoader> {
     ctx.data::<RequestLoader>()
@@ -64,9 +73,16 @@ pub(crate) fn request_loader<'a>(ctx: &Context<'a>) -> Result<&'a RequestLoader>
 impl RequestLoader {
     pub fn new(db: DatabaseConnection) -> Self {
         Self {
-            loader: DataLoader::with_cache(DbLoader { db }, tokio::spawn, HashMapCache::default()),
+            loader: DataLoader::with_cache(
+                DbLoader { db: db.clone() },
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
             turn: Mutex::new(()),
             siblings: StdMutex::new(HashMap::new()),
+            author_pages: StdMutex::new(Vec::new()),
+            users: StdMutex::new(HashMap::new()),
+            db,
         }
     }
 
@@ -82,8 +98,42 @@ impl RequestLoader {
                 }
             }
         }
-        let keys: Vec<UserId> = page_authors.iter().map(|a| UserId(*a)).collect();
-        self.load_together(keys, UserId(id)).await
+        let cell = self.author_cell(page_authors);
+        let authors = cell
+            .get_or_try_init(|| self.fetch_users(page_authors))
+            .await?;
+        Ok(authors.get(&id).cloned())
+    }
+
+    fn author_cell(&self, page_authors: &Arc<[Uuid]>) -> AuthorCell {
+        let mut pages = self.author_pages.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, cell)) = pages.iter().find(|(p, _)| Arc::ptr_eq(p, page_authors)) {
+            return Arc::clone(cell);
+        }
+        let cell = AuthorCell::default();
+        pages.push((Arc::clone(page_authors), Arc::clone(&cell)));
+        cell
+    }
+
+    /// The users `ids`, with one statement for those this request has not loaded yet.
+    async fn fetch_users(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, User>> {
+        let missing: Vec<Uuid> = {
+            let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+            ids.iter()
+                .filter(|id| !users.contains_key(id))
+                .copied()
+                .collect()
+        };
+        if !missing.is_empty() {
+            let loaded = db::users::find_by_ids(&self.db, &missing).await?;
+            let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+            users.extend(loaded.into_iter().map(|u| (u.id, u)));
+        }
+        let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(ids
+            .iter()
+            .filter_map(|id| Some((*id, users.get(id)?.clone())))
+            .collect())
     }
 
     /// The authors loaded together with `author` (just `author` when it was not met in a page).
