@@ -9,20 +9,20 @@
 //!   request that fails before execution (parse, validation, limits) with 400;
 //!   `application/json` answers such requests with 200, as legacy clients expect.
 
+use std::net::{IpAddr, SocketAddr};
+
 use async_graphql::{
     BatchRequest, Request, Variables,
     http::GraphiQLSource,
     parser::{parse_query, types::OperationType},
 };
 use axum::{
+    Extension,
     body::Bytes,
-    extract::{Query, State, rejection::BytesRejection},
+    extract::{ConnectInfo, Query, State, rejection::BytesRejection},
     http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{Html, IntoResponse, Response},
 };
-use std::net::{IpAddr, SocketAddr};
-
-use axum::{Extension, extract::ConnectInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

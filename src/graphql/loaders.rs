@@ -1,9 +1,10 @@
 //! Batched lookups for nested fields, so that a page of 100 recipes with their authors (and
 //! the authors' recipes) costs the same few statements as a page of 5.
 //!
-//! [`DbLoader`] answers each kind of key with one statement. Each request gets its own
-//! [`RequestLoader`] (installed by the HTTP handler): an async-graphql `DataLoader` with a
-//! cache that lives as long as the request, used in turns. Objects resolved side by side know
+//! Each request gets its own [`RequestLoader`] (installed by the HTTP handler). Authors load
+//! through a cell per page (see `author_pages`); recipe lists and counts through an
+//! async-graphql `DataLoader` over [`DbLoader`], which answers each kind of key with one
+//! statement, with a cache that lives as long as the request, used in turns. Objects resolved side by side know
 //! their siblings (the recipes of one page know the page's authors; an author met in a page
 //! knows the page's other authors), and the first of them to need something loads it for all
 //! of them while the others wait for their turn and find it in the cache. That makes the count
@@ -33,10 +34,6 @@ use crate::{
     },
     error::AppError,
 };
-
-/// A user, by id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct UserId(pub Uuid);
 
 /// A window of one author's recipes (`filter.author` is set; `filter.search` is ignored).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -177,19 +174,6 @@ pub struct DbLoader {
 }
 
 type Loaded<K, V> = Result<HashMap<K, V>, async_graphql::Error>;
-
-impl Loader<UserId> for DbLoader {
-    type Value = User;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[UserId]) -> Loaded<UserId, User> {
-        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let users = db::users::find_by_ids(&self.db, &ids)
-            .await
-            .map_err(graphql)?;
-        Ok(users.into_iter().map(|u| (UserId(u.id), u)).collect())
-    }
-}
 
 impl Loader<AuthorPage> for DbLoader {
     type Value = Vec<Recipe>;
