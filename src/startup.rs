@@ -22,7 +22,7 @@ use crate::{
     db,
     graphql::{
         handler::{self, GraphQlState},
-        schema::{Limits, build_schema},
+        schema::{Limits, build_schemas},
     },
     http,
     state::{AppState, Throttle},
@@ -158,7 +158,8 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
     let limits = Limits::from_config(&config);
     let db = state.db.clone();
     let gql = GraphQlState {
-        schema: build_schema(state, &limits),
+        schemas: build_schemas(state, &limits),
+        limits: limits.query,
         db,
         graphiql: config.introspection(),
         max_batch: config.max_batch,

@@ -62,6 +62,38 @@ async fn a_query_over_the_complexity_limit_is_refused_with_query_too_complex() {
 }
 
 #[tokio::test]
+async fn a_document_that_ran_before_is_still_refused_when_its_variables_make_it_too_complex() {
+    // The document is cached after its first run; the second request takes it from the cache
+    // and its `first` weighs each recipe's fields 100 times.
+    let app = spawn_app_with(&["--max-query-complexity=50"]).await;
+    let query = "query Page($n: Int) { recipes(first: $n) { edges { node { id name } } } }";
+    let page = |n: i64| {
+        app.client
+            .post(app.url("/graphql"))
+            .header("accept", GRJ)
+            .json(&json!({ "query": query, "variables": { "n": n } }))
+            .send()
+    };
+
+    let small = page(2).await.expect("request sent");
+    let small_status = small.status();
+    let small_body: Value = small.json().await.expect("JSON body");
+    let large = page(100).await.expect("request sent");
+    let large_status = large.status();
+    let large_body: Value = large.json().await.expect("JSON body");
+
+    assert_eq!(small_status, StatusCode::OK, "{small_body}");
+    assert!(small_body["data"]["recipes"]["edges"].is_array());
+    assert_eq!(large_status, StatusCode::BAD_REQUEST, "{large_body}");
+    assert_eq!(code(&large_body), "QUERY_TOO_COMPLEX");
+    let message = large_body["errors"][0]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("complexity is 400") && message.contains("limit is 50"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn more_aliases_than_the_limit_are_refused() {
     let app = spawn_app().await;
 

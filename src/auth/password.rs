@@ -6,7 +6,7 @@
 //! most `concurrency` reusable work areas. Unknown users are verified against a dummy hash so a
 //! wrong username costs exactly what a wrong password costs.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::{
     Algorithm, Argon2, Block, Params, Version,
@@ -50,6 +50,13 @@ impl PasswordHasher {
             dummy_hash: String::new(),
         };
         inner.dummy_hash = inner.hash(b"smilecook dummy password")?;
+        // The work area of that first hash is not kept: an idle server holds no 19 MiB area.
+        // Pooling starts with the first login.
+        inner
+            .work_areas
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         Ok(Self {
             inner: Arc::new(inner),
         })

@@ -1,10 +1,11 @@
 //! `RecipeConnection`, `RecipeEdge` and `PageInfo`: Relay-style pages of recipes. Pages move
-//! forward only (`first`/`after`). `totalCount` is a resolver of its own, so the COUNT query
-//! runs only when a client selects it.
+//! forward only (`first`/`after`). What a client does not select costs nothing: `totalCount` is
+//! a resolver of its own, so the COUNT query runs only when selected, and cursors are encoded
+//! only when `cursor`, `startCursor` or `endCursor` is asked for.
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Object, Result, SimpleObject};
+use async_graphql::{Context, Object, Result};
 use uuid::Uuid;
 
 use super::{
@@ -13,7 +14,10 @@ use super::{
     state,
 };
 use crate::{
-    db::{self, recipe_pages::Filter},
+    db::{
+        self,
+        recipe_pages::{Filter, Order},
+    },
     recipes::listing::{self, MAX_FIRST, Page, Visibility},
 };
 
@@ -39,33 +43,28 @@ pub(crate) enum Total {
 
 pub struct RecipeConnection {
     edges: Vec<RecipeEdge>,
-    page_info: PageInfo,
+    has_next_page: bool,
     total: Total,
 }
 
 impl RecipeConnection {
     pub(crate) fn new(page: Page, total: Total) -> Self {
-        let page_info = PageInfo {
-            has_next_page: page.has_next_page,
-            has_previous_page: false,
-            start_cursor: page.edges.first().map(|(cursor, _)| cursor.clone()),
-            end_cursor: page.edges.last().map(|(cursor, _)| cursor.clone()),
-        };
-        let mut authors: Vec<Uuid> = page.edges.iter().map(|(_, r)| r.author_id).collect();
+        let mut authors: Vec<Uuid> = page.rows.iter().map(|r| r.author_id).collect();
         authors.sort_unstable();
         authors.dedup();
         let authors: Arc<[Uuid]> = authors.into();
+        let order = page.order;
         let edges = page
-            .edges
+            .rows
             .into_iter()
-            .map(|(cursor, recipe)| RecipeEdge {
-                cursor,
+            .map(|recipe| RecipeEdge {
+                order,
                 node: Recipe::in_page(recipe, Arc::clone(&authors)),
             })
             .collect();
         Self {
             edges,
-            page_info,
+            has_next_page: page.has_next_page,
             total,
         }
     }
@@ -77,8 +76,8 @@ impl RecipeConnection {
         &self.edges
     }
 
-    async fn page_info(&self) -> &PageInfo {
-        &self.page_info
+    async fn page_info(&self) -> PageInfo<'_> {
+        PageInfo { connection: self }
     }
 
     /// How many recipes the whole listing holds (all pages; `first` and `after` ignored).
@@ -101,20 +100,52 @@ impl RecipeConnection {
     }
 }
 
-#[derive(SimpleObject)]
 pub struct RecipeEdge {
-    /// Pass as `after` to continue after this recipe.
-    pub cursor: String,
-    pub node: Recipe,
+    order: Order,
+    node: Recipe,
 }
 
-#[derive(SimpleObject)]
-pub struct PageInfo {
+impl RecipeEdge {
+    fn cursor(&self) -> String {
+        Page::cursor(self.order, self.node.row())
+    }
+}
+
+#[Object]
+impl RecipeEdge {
+    /// Pass as `after` to continue after this recipe.
+    #[graphql(name = "cursor")]
+    async fn cursor_field(&self) -> String {
+        self.cursor()
+    }
+
+    async fn node(&self) -> &Recipe {
+        &self.node
+    }
+}
+
+pub struct PageInfo<'a> {
+    connection: &'a RecipeConnection,
+}
+
+#[Object]
+impl<'a> PageInfo<'a> {
     /// Whether more recipes follow this page.
-    pub has_next_page: bool,
+    async fn has_next_page(&self) -> bool {
+        self.connection.has_next_page
+    }
+
     /// Always false: pages are fetched forward, with `first` and `after`.
-    pub has_previous_page: bool,
-    pub start_cursor: Option<String>,
+    async fn has_previous_page(&self) -> bool {
+        false
+    }
+
+    async fn start_cursor(&self) -> Option<String> {
+        self.connection.edges.first().map(RecipeEdge::cursor)
+    }
+
     /// Pass as `after` to fetch the next page; null when the page is empty.
-    pub end_cursor: Option<String>,
+    async fn end_cursor(&self) -> Option<String> {
+        self.connection.edges.last().map(RecipeEdge::cursor)
+    }
 }

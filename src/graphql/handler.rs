@@ -27,9 +27,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
+    limits::QueryLimits,
     loaders::RequestLoader,
     media::{APPLICATION_JSON, MediaType, accepts, negotiate},
-    schema::AppSchema,
+    schema::Schemas,
 };
 use crate::auth::guard::Auth;
 
@@ -39,7 +40,9 @@ pub struct ClientAddr(pub IpAddr);
 
 #[derive(Clone)]
 pub struct GraphQlState {
-    pub schema: AppSchema,
+    pub schemas: Schemas,
+    /// The checks made before the executing schema sees a document.
+    pub limits: QueryLimits,
     /// For each request's batching loader.
     pub db: sea_orm::DatabaseConnection,
     /// Serve GraphiQL to browsers on `GET /graphql`.
@@ -240,17 +243,36 @@ async fn run_one(
     headers: &HeaderMap,
     client: Option<ClientAddr>,
 ) -> (bool, Vec<u8>) {
-    let mut request = request
-        .data(Auth::new(authorization(headers)))
-        .data(RequestLoader::new(gql.db.clone()));
-    if let Some(client) = client {
-        request = request.data(client);
-    }
-    let response = gql.schema.execute(request).await;
-    // Execution produces data or errors with a path; a request error (parse, validation,
-    // limits, variables) has neither.
-    let ran = response.data != async_graphql::Value::Null
-        || response.errors.iter().any(|e| !e.path.is_empty());
+    let context = |request: Request| {
+        let request = request
+            .data(Auth::new(authorization(headers)))
+            .data(RequestLoader::new(gql.db.clone()));
+        match client {
+            Some(client) => request.data(client),
+            None => request,
+        }
+    };
+    // The executing schema gets a checked document; anything refused before execution, here or
+    // there, is answered by the explaining schema, with the refusal's code (schema.rs).
+    let response = match gql.limits.prepare(&request.query, &request.variables) {
+        Ok((document, cached)) => {
+            let retry = replay(&request);
+            let new_document = (!cached).then(|| document.clone());
+            let mut request = request;
+            request.set_parsed_query(document);
+            let response = gql.schemas.executor.execute(context(request)).await;
+            if !executed(&response) {
+                gql.schemas.explainer.execute(context(retry)).await
+            } else {
+                if let Some(document) = new_document {
+                    gql.limits.remember(&retry.query, document);
+                }
+                response
+            }
+        }
+        Err(_) => gql.schemas.explainer.execute(context(request)).await,
+    };
+    let ran = executed(&response);
     // The common case is encoded straight to bytes; only request errors are reshaped.
     let body = match ran {
         true => serde_json::to_vec(&response),
@@ -271,6 +293,23 @@ async fn run_one(
         error.to_string().into_bytes()
     });
     (ran, body)
+}
+
+/// Whether a response comes from execution: execution produces data or errors with a path; a
+/// request error (parse, validation, limits, variables) has neither.
+fn executed(response: &async_graphql::Response) -> bool {
+    response.data != async_graphql::Value::Null
+        || response.errors.iter().any(|e| !e.path.is_empty())
+}
+
+/// The same request again, for the explaining schema (a `Request` is not `Clone`).
+fn replay(request: &Request) -> Request {
+    let mut copy = Request::new(request.query.clone()).variables(request.variables.clone());
+    if let Some(name) = &request.operation_name {
+        copy = copy.operation_name(name.clone());
+    }
+    copy.extensions = request.extensions.clone();
+    copy
 }
 
 /// Parse and validation errors get a code too (async-graphql leaves them without one).

@@ -5,6 +5,13 @@
 //! async-graphql's own depth and complexity limits answer with an uncoded "Query is too
 //! complex."; here the same numbers it computes are compared after its validation, and it has
 //! no alias limit at all (aliases let one small query run a field thousands of times).
+//!
+//! Requests run on a schema without extensions (async-graphql wraps every field of every
+//! request in every extension's hook): the HTTP handler makes the checks that come before
+//! validation itself ([`QueryLimits::prepare`]), and the executing schema refuses documents
+//! over the depth or complexity limits with async-graphql's own uncoded errors. A request
+//! refused before execution is then put to a second schema that has [`QueryLimits`] as its
+//! extension, whose answer (coded, with the numbers) is the one sent.
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -19,8 +26,7 @@ use async_graphql::{
     parser::types::{ExecutableDocument, Selection, SelectionSet},
 };
 
-/// The one extension of the schema. Every extension adds a hop to the resolution of every
-/// field, so the request-level checks and the parse cache share this one.
+/// The limits, and the cache of parsed documents the checks share.
 #[derive(Clone)]
 pub struct QueryLimits {
     pub max_query_bytes: usize,
@@ -55,6 +61,78 @@ pub(crate) fn request_error(
     error
 }
 
+impl QueryLimits {
+    /// The checks made before validation: the query's size, then (on the document parsed from
+    /// it, or taken from the cache) the required variables, aliases and root fields. The HTTP
+    /// handler calls this before handing the document to the executing schema. Also says
+    /// whether the document came from the cache: a new one is put there by [`Self::remember`]
+    /// once it has passed async-graphql's own checks too (a fragment cycle, say, must never be
+    /// taken from the cache, where nothing would look for it again).
+    pub(crate) fn prepare(
+        &self,
+        query: &str,
+        variables: &Variables,
+    ) -> ServerResult<(ExecutableDocument, bool)> {
+        self.check_size(query)?;
+        let (document, cached) = match self.cache.get(query) {
+            Some(document) => (ExecutableDocument::clone(&document), true),
+            None => (async_graphql::parser::parse_query(query)?, false),
+        };
+        self.check_document(&document, variables)?;
+        Ok((document, cached))
+    }
+
+    /// Caches a document that has been executed.
+    pub(crate) fn remember(&self, query: &str, document: ExecutableDocument) {
+        self.cache.put(query, Arc::new(document));
+    }
+
+    fn check_size(&self, query: &str) -> ServerResult<()> {
+        if query.len() > self.max_query_bytes {
+            return Err(refuse(
+                "QUERY_TOO_LARGE",
+                format!(
+                    "The query is {} bytes long; the limit is {} bytes.",
+                    query.len(),
+                    self.max_query_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_document(
+        &self,
+        document: &ExecutableDocument,
+        variables: &Variables,
+    ) -> ServerResult<()> {
+        super::variables::check_required(document, variables)?;
+        let aliases = count_aliases(document, self.max_aliases);
+        if aliases > self.max_aliases {
+            return Err(refuse(
+                "TOO_MANY_ALIASES",
+                format!(
+                    "The query uses more than {} aliases (the limit).",
+                    self.max_aliases
+                ),
+            ));
+        }
+        let roots = max_root_fields(document);
+        if roots > self.max_root_fields {
+            return Err(refuse(
+                "TOO_MANY_ROOT_FIELDS",
+                format!(
+                    "An operation selects {roots} root fields; the limit is {}.",
+                    self.max_root_fields
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// As an extension, the same checks run inside async-graphql, and the depth and complexity it
+/// computes get their coded errors. Only the explaining schema has it (see `schema.rs`).
 #[async_trait::async_trait]
 impl Extension for QueryLimits {
     async fn prepare_request(
@@ -63,16 +141,7 @@ impl Extension for QueryLimits {
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        if request.query.len() > self.max_query_bytes {
-            return Err(refuse(
-                "QUERY_TOO_LARGE",
-                format!(
-                    "The query is {} bytes long; the limit is {} bytes.",
-                    request.query.len(),
-                    self.max_query_bytes
-                ),
-            ));
-        }
+        self.check_size(&request.query)?;
         next.run(ctx, request).await
     }
 
@@ -92,27 +161,7 @@ impl Extension for QueryLimits {
                 document
             }
         };
-        super::variables::check_required(&document, variables)?;
-        let aliases = count_aliases(&document, self.max_aliases);
-        if aliases > self.max_aliases {
-            return Err(refuse(
-                "TOO_MANY_ALIASES",
-                format!(
-                    "The query uses more than {} aliases (the limit).",
-                    self.max_aliases
-                ),
-            ));
-        }
-        let roots = max_root_fields(&document);
-        if roots > self.max_root_fields {
-            return Err(refuse(
-                "TOO_MANY_ROOT_FIELDS",
-                format!(
-                    "An operation selects {roots} root fields; the limit is {}.",
-                    self.max_root_fields
-                ),
-            ));
-        }
+        self.check_document(&document, variables)?;
         Ok(document)
     }
 

@@ -43,6 +43,10 @@ impl Recipe {
             page_authors,
         }
     }
+
+    pub(crate) fn row(&self) -> &db::recipes::Recipe {
+        &self.recipe
+    }
 }
 
 #[Object]

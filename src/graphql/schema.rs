@@ -1,5 +1,11 @@
-//! Builds the schema: the merged root types, the limits and the extensions. `sdl()` is what
+//! Builds the schema: the merged root types and the limits. `sdl()` is what
 //! `smilecook export-schema` prints and what the checked-in `schema.graphql` must equal.
+//!
+//! Two instances of the one schema are built ([`Schemas`]): requests execute on one without
+//! extensions, and a request it refuses before execution is answered by the other, which has
+//! the [`QueryLimits`] extension and so explains the refusal with a code and the numbers
+//! (`limits.rs`). An extension costs every field of every request a detour, about a tenth of
+//! the instructions of a page of recipes.
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
@@ -49,9 +55,34 @@ impl Limits {
     }
 }
 
-pub fn build_schema(state: AppState, limits: &Limits) -> AppSchema {
-    // One extension only: async-graphql runs every extension's hook around every field.
-    let mut builder = builder().data(state).extension(limits.query.clone());
+/// The executing schema and the explaining one.
+#[derive(Clone)]
+pub struct Schemas {
+    /// Runs every request. No extensions; over-deep or over-complex documents are refused
+    /// with async-graphql's uncoded errors (and then explained by `explainer`).
+    pub executor: AppSchema,
+    /// Answers the requests `executor` refuses before execution, with coded errors.
+    pub explainer: AppSchema,
+}
+
+pub fn build_schemas(state: AppState, limits: &Limits) -> Schemas {
+    let executor = configured(builder().data(state.clone()), limits)
+        .limit_depth(limits.query.max_depth)
+        .limit_complexity(limits.query.max_complexity)
+        .finish();
+    let explainer = configured(builder().data(state), limits)
+        .extension(limits.query.clone())
+        .finish();
+    Schemas {
+        executor,
+        explainer,
+    }
+}
+
+fn configured(
+    mut builder: SchemaBuilder<Query, Mutation, EmptySubscription>,
+    limits: &Limits,
+) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     if let Some(max) = limits.max_directives {
         builder = builder.limit_directives(max);
     }
@@ -61,7 +92,7 @@ pub fn build_schema(state: AppState, limits: &Limits) -> AppSchema {
     if !limits.suggestions {
         builder = builder.disable_suggestions();
     }
-    builder.finish()
+    builder
 }
 
 /// The schema in SDL, as `schema.graphql` holds it.

@@ -105,11 +105,13 @@ fn search_text(search: Option<&str>) -> AppResult<Option<String>> {
     Ok(Some(search.to_owned()))
 }
 
-/// One page of recipes, each with its cursor.
+/// One page of recipes, in the order they were fetched in.
 #[derive(Clone, Debug)]
 pub struct Page {
-    pub edges: Vec<(String, Recipe)>,
+    pub rows: Vec<Recipe>,
     pub has_next_page: bool,
+    /// The ordering the rows are in, which their cursors name.
+    pub order: Order,
 }
 
 impl Page {
@@ -118,15 +120,17 @@ impl Page {
         let wanted = usize::try_from(window.limit.saturating_sub(1)).unwrap_or(usize::MAX);
         let has_next_page = rows.len() > wanted;
         rows.truncate(wanted);
-        let order = window.order;
-        let edges = rows
-            .into_iter()
-            .map(|r| (cursor::encode(order, &Position::of(&r, order.field)), r))
-            .collect();
         Self {
-            edges,
+            rows,
             has_next_page,
+            order: window.order,
         }
+    }
+
+    /// The cursor of `recipe` in this page's ordering. Encoded only when a client asks for
+    /// it: most pages are read without their cursors.
+    pub fn cursor(order: Order, recipe: &Recipe) -> String {
+        cursor::encode(order, &Position::of(recipe, order.field))
     }
 }
 
