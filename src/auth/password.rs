@@ -6,7 +6,7 @@
 //! most `concurrency` reusable work areas. Unknown users are verified against a dummy hash so a
 //! wrong username costs exactly what a wrong password costs.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use argon2::{
     Algorithm, Argon2, Block, Params, Version,
@@ -49,14 +49,7 @@ impl PasswordHasher {
             work_areas: Mutex::new(Vec::with_capacity(concurrency)),
             dummy_hash: String::new(),
         };
-        inner.dummy_hash = inner.hash(b"smilecook dummy password")?;
-        // The work area of that first hash is not kept: an idle server holds no 19 MiB area.
-        // Pooling starts with the first login.
-        inner
-            .work_areas
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        inner.dummy_hash = inner.dummy_hash()?;
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -108,6 +101,21 @@ impl Inner {
         let salt = Salt::generate();
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
         let output = self.compute(&argon, password, &salt)?;
+        self.phc(salt, output)
+    }
+
+    /// A hash with the current parameters that no password matches, to verify unknown users
+    /// against: its output is random bytes, not computed, so making it costs no argon2 run
+    /// (and an idle server holds no 19 MiB work area). Checking a password against it costs
+    /// exactly what checking against a real hash costs.
+    fn dummy_hash(&self) -> AppResult<String> {
+        let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        rand::fill(&mut output);
+        let output = Output::new(&output).map_err(AppError::internal)?;
+        self.phc(Salt::generate(), output)
+    }
+
+    fn phc(&self, salt: Salt, output: Output) -> AppResult<String> {
         let phc = PasswordHash {
             algorithm: Algorithm::Argon2id.ident(),
             version: Some(Version::V0x13.into()),
@@ -202,6 +210,22 @@ mod tests {
         assert_eq!(bad.expect("verify"), Verified::No);
         let unknown = h.verify("x".into(), None).await;
         assert_eq!(unknown.expect("verify"), Verified::No);
+    }
+
+    #[test]
+    fn the_dummy_hash_has_the_current_parameters_and_matches_no_password() {
+        let h = hasher(64);
+        let dummy = &h.inner.dummy_hash;
+        assert!(dummy.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{dummy}");
+        assert!(!h.inner.is_outdated(dummy));
+        for password in ["", "smilecook dummy password", "x"] {
+            assert!(!h.inner.check(password.as_bytes(), dummy).expect("checks"));
+        }
+        assert_ne!(
+            dummy,
+            &hasher(64).inner.dummy_hash,
+            "a random output per server"
+        );
     }
 
     #[tokio::test]
