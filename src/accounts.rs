@@ -48,7 +48,13 @@ pub async fn login(
     client: Option<IpAddr>,
 ) -> AppResult<Tokens> {
     let throttle = &state.throttle;
-    let account_key = format!("login:{}", login.trim().to_lowercase());
+    let found = db::users::find_credentials(&state.db, login).await?;
+    // An account is throttled by its id, whether its username or its email was typed; a login
+    // that names no account, by its text, so that guessing at it locks just the same.
+    let account_key = match &found {
+        Some((user, _)) => format!("user:{}", user.id),
+        None => format!("login:{}", login.trim().to_lowercase()),
+    };
     let mut keys = vec![(account_key, &throttle.account)];
     if let Some(ip) = client {
         keys.push((format!("ip:{ip}"), &throttle.address));
@@ -57,7 +63,7 @@ pub async fn login(
     if let Some(retry_after) = throttle.store.retry_after(&names).await? {
         return Err(AppError::TooManyRequests { retry_after });
     }
-    match check_password(state, login, password).await? {
+    match check_password(state, found, password).await? {
         Some(user) => {
             throttle.store.success(&names[0]).await?;
             open_session(state, user).await
@@ -71,13 +77,13 @@ pub async fn login(
     }
 }
 
-/// The user whose login and password these are; unknown users cost a full hash too.
+/// The user whose password this is, among what `find_credentials` found; unknown users cost a
+/// full hash too.
 async fn check_password(
     state: &AppState,
-    login: &str,
+    found: Option<(User, String)>,
     password: String,
 ) -> AppResult<Option<User>> {
-    let found = db::users::find_credentials(&state.db, login).await?;
     let (user, stored) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),

@@ -28,6 +28,41 @@ async fn repeated_failed_logins_lock_the_account_with_a_retry_after() {
 }
 
 #[tokio::test]
+async fn failures_count_against_the_account_whichever_of_its_names_is_typed() {
+    let app = spawn_app_with(&["--login-free-failures=3", "--login-lockout-base=5s"]).await;
+    app.register("ada").await;
+    app.register("bob").await;
+
+    for login in ["ada", "ADA@example.com", " Ada "] {
+        let body = app.login(login, "wrong password").await;
+        assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
+    }
+    let by_email = app.login("ada@example.com", PASSWORD).await;
+    let by_name = app.login("ada", PASSWORD).await;
+    let other = app.login("bob", PASSWORD).await;
+
+    assert_eq!(
+        error_code(&by_email),
+        Some("TOO_MANY_REQUESTS"),
+        "{by_email}"
+    );
+    assert_eq!(error_code(&by_name), Some("TOO_MANY_REQUESTS"), "{by_name}");
+    assert!(other["data"]["login"]["accessToken"].is_string(), "{other}");
+}
+
+#[tokio::test]
+async fn guesses_at_a_login_that_names_no_account_are_throttled_too() {
+    let app = spawn_app_with(&["--login-free-failures=2", "--login-lockout-base=5s"]).await;
+
+    let first = app.login("nobody", "guess").await;
+    app.login("nobody", "guess").await;
+    let third = app.login("NOBODY", "guess").await;
+
+    assert_eq!(error_code(&first), Some("UNAUTHENTICATED"), "{first}");
+    assert_eq!(error_code(&third), Some("TOO_MANY_REQUESTS"), "{third}");
+}
+
+#[tokio::test]
 async fn the_owner_gets_back_in_once_the_lockout_has_passed() {
     let app = spawn_app_with(&["--login-free-failures=2", "--login-lockout-base=1s"]).await;
     app.register("ada").await;
