@@ -66,8 +66,10 @@ impl QueryLimits {
     /// it, or taken from the cache) the required variables, aliases and root fields. The HTTP
     /// handler calls this before handing the document to the executing schema. Also says
     /// whether the document came from the cache: a new one is put there by [`Self::remember`]
-    /// once it has passed async-graphql's own checks too (a fragment cycle, say, must never be
-    /// taken from the cache, where nothing would look for it again).
+    /// only once it has executed, so past async-graphql's own checks too (a fragment cycle,
+    /// say, must never be taken from the cache, where nothing would look for it again). The
+    /// deep copy of a cached document is made outside the cache's lock (it costs a tenth of a
+    /// parse).
     pub(crate) fn prepare(
         &self,
         query: &str,
@@ -145,6 +147,8 @@ impl Extension for QueryLimits {
         next.run(ctx, request).await
     }
 
+    /// Parses afresh: this schema only sees refused requests, and the cache is for documents
+    /// that run ([`Self::prepare`]).
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -152,15 +156,7 @@ impl Extension for QueryLimits {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        // The deep copy is made outside the cache's lock (it costs a tenth of a parse).
-        let document = match self.cache.get(query) {
-            Some(document) => ExecutableDocument::clone(&document),
-            None => {
-                let document = next.run(ctx, query, variables).await?;
-                self.cache.put(query, Arc::new(document.clone()));
-                document
-            }
-        };
+        let document = next.run(ctx, query, variables).await?;
         self.check_document(&document, variables)?;
         Ok(document)
     }
