@@ -5,21 +5,14 @@ mod common;
 use std::time::Duration;
 
 use common::spawn_app_with;
-use sea_orm::{ConnectionTrait, Statement};
 
 async fn denylist_rows(database_url: &str) -> i64 {
-    let db = sea_orm::Database::connect(database_url)
-        .await
-        .expect("connect");
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM token_denylist",
-        ))
-        .await
-        .expect("query")
-        .expect("a row");
-    row.try_get::<i64>("", "n").expect("count")
+    common::query_value(
+        database_url,
+        "SELECT COUNT(*) AS n FROM token_denylist",
+        "n",
+    )
+    .await
 }
 
 #[tokio::test]

@@ -5,7 +5,6 @@ mod common;
 
 use common::{error_code, proxy::Proxy, spawn_app, spawn_app_with, spawn_app_without_redis};
 use reqwest::StatusCode;
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use smilecook::startup::StartupError;
 
@@ -82,12 +81,7 @@ async fn a_logout_the_table_cannot_record_still_revokes_the_token_in_this_proces
 }
 
 async fn drop_denylist_table(app: &common::TestApp) {
-    let db = sea_orm::Database::connect(&app.database_url)
-        .await
-        .expect("connect");
-    db.execute_unprepared("DROP TABLE token_denylist")
-        .await
-        .expect("drop");
+    common::execute_sql(&app.database_url, "DROP TABLE token_denylist").await;
 }
 
 #[tokio::test]
@@ -127,12 +121,7 @@ async fn a_token_is_refused_when_redis_is_unreachable() {
 #[tokio::test]
 async fn a_broken_table_answers_internal_error_with_a_reference_only() {
     let app = spawn_app().await;
-    let db = sea_orm::Database::connect(&app.database_url)
-        .await
-        .expect("connect");
-    db.execute_unprepared("DROP TABLE sessions")
-        .await
-        .expect("drop");
+    common::execute_sql(&app.database_url, "DROP TABLE sessions").await;
     app.register("ada").await;
 
     let body = app.login("ada", common::PASSWORD).await;

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use common::{PASSWORD, error_code, spawn_app_with};
 use reqwest::StatusCode;
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -167,18 +166,8 @@ async fn a_hash_with_outdated_parameters_is_upgraded_at_the_next_login() {
     let mut app = spawn_app_with(&["--argon2-memory-kib=1024", "--argon2-iterations=1"]).await;
     app.register("ada").await;
     let url = app.database_url.clone();
-    let stored = || async {
-        let db = sea_orm::Database::connect(&url).await.expect("connect");
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_string(
-                db.get_database_backend(),
-                "SELECT password_hash FROM users",
-            ))
-            .await
-            .expect("query")
-            .expect("a user");
-        row.try_get::<String>("", "password_hash").expect("hash")
-    };
+    let stored =
+        || common::query_value::<String>(&url, "SELECT password_hash FROM users", "password_hash");
     assert!(stored().await.contains("m=1024,t=1,p=1"));
 
     app.restart_with(&["--argon2-memory-kib=19456", "--argon2-iterations=2"])

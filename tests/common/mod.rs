@@ -332,6 +332,37 @@ impl Drop for TestApp {
 pub const AUTH: &str = include_str!("../operations/auth.graphql");
 
 /// The `extensions.code` of the first error, if any.
+/// Runs `statement` on the test database behind the server's back.
+pub async fn execute_sql(database_url: &str, statement: &str) {
+    let db = sea_orm::Database::connect(database_url)
+        .await
+        .expect("connect");
+    sea_orm::ConnectionTrait::execute_unprepared(&db, statement)
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+}
+
+/// The value of `column` in the first row `query` returns, read from the test database behind
+/// the server's back.
+pub async fn query_value<T: sea_orm::TryGetable>(
+    database_url: &str,
+    query: &str,
+    column: &str,
+) -> T {
+    let db = sea_orm::Database::connect(database_url)
+        .await
+        .expect("connect");
+    let backend = sea_orm::ConnectionTrait::get_database_backend(&db);
+    let row = sea_orm::ConnectionTrait::query_one_raw(
+        &db,
+        sea_orm::Statement::from_string(backend, query),
+    )
+    .await
+    .expect("query")
+    .unwrap_or_else(|| panic!("{query}: no row"));
+    row.try_get::<T>("", column).expect(column)
+}
+
 pub fn error_code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
 }
