@@ -1,5 +1,10 @@
 //! `Recipe`, the recipe queries (`recipes`, `recipe`, `myRecipes`, and `User.recipes` through
 //! [`recipes_of`]) and the recipe mutations. Rules live in [`crate::recipes`].
+//!
+//! Fields of the types that repeat in a page (`Recipe`, `User`) box whatever they await on the
+//! database. async-graphql runs every field of an object in one future as large as the
+//! largest field's, copied onto the heap for each field: a sea-orm query held inline would
+//! make `id` and `name` cost as much as `author`, twenty times per page.
 
 use std::sync::Arc;
 
@@ -96,9 +101,8 @@ impl Recipe {
 
     async fn author(&self, ctx: &Context<'_>) -> Result<User> {
         let loader = request_loader(ctx)?;
-        let author = loader
-            .user(self.recipe.author_id, &self.page_authors)
-            .await?;
+        // Boxed: see the module documentation.
+        let author = Box::pin(loader.user(self.recipe.author_id, &self.page_authors)).await?;
         author
             .map(User::public)
             .ok_or_else(|| AppError::internal("a recipe's author does not exist").into())

@@ -44,8 +44,9 @@ impl User {
 
     /// The account's email: visible to its owner only, null for everyone else.
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        // Boxed, as the database work of every repeated type is (see `recipe.rs`).
         let owner = self.own
-            || viewer(ctx)
+            || Box::pin(viewer(ctx))
                 .await?
                 .is_some_and(|p| p.user_id == self.user.id);
         Ok(owner.then_some(self.user.email.as_str()))
@@ -65,7 +66,7 @@ impl User {
         #[graphql(default = 20, desc = "0 to 100.")] first: Option<i32>,
         after: Option<String>,
     ) -> Result<RecipeConnection> {
-        recipes_of(ctx, self.user.id, visibility, first, after).await
+        Box::pin(recipes_of(ctx, self.user.id, visibility, first, after)).await
     }
 }
 
