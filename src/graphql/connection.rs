@@ -70,6 +70,12 @@ impl RecipeConnection {
     }
 }
 
+impl RecipeConnection {
+    pub(crate) fn first_node(&self) -> Option<&Recipe> {
+        self.edges.first().map(|edge| &edge.node)
+    }
+}
+
 #[Object]
 impl RecipeConnection {
     async fn edges(&self) -> &[RecipeEdge] {

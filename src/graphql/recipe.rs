@@ -49,6 +49,13 @@ impl Recipe {
         }
     }
 
+    /// Loads the authors of this recipe's page now, if not already loaded.
+    async fn load_page_authors(&self, ctx: &Context<'_>) -> Result<()> {
+        let loader = request_loader(ctx)?;
+        Box::pin(loader.user(self.recipe.author_id, &self.page_authors)).await?;
+        Ok(())
+    }
+
     pub(crate) fn row(&self) -> &db::recipes::Recipe {
         &self.recipe
     }
@@ -134,7 +141,7 @@ impl RecipeQuery {
             order: order_by.map(Into::into).unwrap_or_default(),
         };
         let page = listing::fetch(&state(ctx).db, &filter, &args).await?;
-        Ok(RecipeConnection::new(page, Total::Query(filter)))
+        Ok(with_authors(ctx, RecipeConnection::new(page, Total::Query(filter))).await)
     }
 
     /// A published recipe, or the caller's own draft; null otherwise (also for an id that is
@@ -163,8 +170,29 @@ impl RecipeQuery {
             order: Default::default(),
         };
         let page = listing::fetch(&state(ctx).db, &filter, &args).await?;
-        Ok(RecipeConnection::new(page, Total::Query(filter)))
+        Ok(with_authors(ctx, RecipeConnection::new(page, Total::Query(filter))).await)
     }
+}
+
+/// Loads the page's authors right after the page when the selection asks for
+/// `edges { node { author } }`. Every `author` field then finds them ready; left to
+/// themselves, the first would load them while the others wait on its cell and are woken and
+/// polled again when it is filled. Should this load fail, each `author` field tries again and
+/// reports its own error, as it would have anyway.
+async fn with_authors(ctx: &Context<'_>, connection: RecipeConnection) -> RecipeConnection {
+    let wanted = || {
+        ctx.look_ahead()
+            .field("edges")
+            .field("node")
+            .field("author")
+            .exists()
+    };
+    if let Some(first) = connection.first_node()
+        && wanted()
+    {
+        first.load_page_authors(ctx).await.ok();
+    }
+    connection
 }
 
 /// `User.recipes`: the author's recipes the caller may see, newest first, batched across all
