@@ -94,6 +94,38 @@ async fn a_document_that_ran_before_is_still_refused_when_its_variables_make_it_
 }
 
 #[tokio::test]
+async fn a_revalidated_request_answers_as_before_and_new_variables_are_checked_in_full() {
+    // The same request again skips the validation rules it passed (doc_cache.rs) and must
+    // answer the same. Other variables for the same document get the full rules: a value of
+    // the wrong type is a request error with the codes a document never seen before gets.
+    let app = spawn_app().await;
+    let query = "query Page($n: Int) { recipes(first: $n) { edges { node { id } } } }";
+    let fresh = format!("{query} # never sent before");
+    let page = |query: String, n: Value| {
+        app.client
+            .post(app.url("/graphql"))
+            .header("accept", GRJ)
+            .json(&json!({ "query": query, "variables": { "n": n } }))
+            .send()
+    };
+    let answer = |response: reqwest::Response| async move {
+        let status = response.status();
+        (status, response.json::<Value>().await.expect("JSON body"))
+    };
+
+    let first = answer(page(query.into(), json!(2)).await.expect("sent")).await;
+    let again = answer(page(query.into(), json!(2)).await.expect("sent")).await;
+    let wrong = answer(page(query.into(), json!("two")).await.expect("sent")).await;
+    let wrong_fresh = answer(page(fresh, json!("two")).await.expect("sent")).await;
+
+    assert_eq!(first.0, StatusCode::OK, "{}", first.1);
+    assert_eq!(again, first, "the revalidated request answers the same");
+    assert_eq!(wrong_fresh.0, StatusCode::BAD_REQUEST, "{}", wrong_fresh.1);
+    assert!(wrong_fresh.1.get("data").is_none(), "{}", wrong_fresh.1);
+    assert_eq!(wrong, wrong_fresh);
+}
+
+#[tokio::test]
 async fn more_aliases_than_the_limit_are_refused() {
     let app = spawn_app().await;
 

@@ -27,6 +27,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
+    doc_cache::validation_key,
     limits::QueryLimits,
     loaders::RequestLoader,
     media::{APPLICATION_JSON, MediaType, accepts, negotiate},
@@ -257,15 +258,24 @@ async fn run_one(
     let response = match gql.limits.prepare(&request.query, &request.variables) {
         Ok((document, cached)) => {
             let retry = replay(&request);
-            let new_document = (!cached).then(|| document.clone());
+            let key = validation_key(request.operation_name.as_deref(), &request.variables);
+            let validated = matches!((&cached, &key), (Some(c), Some(k)) if c.was_validated(k));
+            let new_document = cached.is_none().then(|| document.clone());
             let mut request = request;
             request.set_parsed_query(document);
-            let response = gql.schemas.executor.execute(context(request)).await;
+            let schema = match validated {
+                true => &gql.schemas.revalidator,
+                false => &gql.schemas.executor,
+            };
+            let response = schema.execute(context(request)).await;
             if !executed(&response) {
                 gql.schemas.explainer.execute(context(retry)).await
             } else {
-                if let Some(document) = new_document {
-                    gql.limits.remember(&retry.query, document);
+                // It executed, so it passed validation with this operation and these variables.
+                match (new_document, cached, key) {
+                    (Some(document), _, key) => gql.limits.remember(&retry.query, document, key),
+                    (None, Some(cached), Some(key)) if !validated => cached.validated(key),
+                    _ => {}
                 }
                 response
             }

@@ -15,7 +15,7 @@
 
 use std::{collections::HashSet, sync::Arc};
 
-use super::doc_cache::DocumentCache;
+use super::doc_cache::{Cached, DocumentCache};
 
 use async_graphql::{
     Request, ServerError, ServerResult, ValidationResult, Variables,
@@ -64,8 +64,8 @@ pub(crate) fn request_error(
 impl QueryLimits {
     /// The checks made before validation: the query's size, then (on the document parsed from
     /// it, or taken from the cache) the required variables, aliases and root fields. The HTTP
-    /// handler calls this before handing the document to the executing schema. Also says
-    /// whether the document came from the cache: a new one is put there by [`Self::remember`]
+    /// handler calls this before handing the document to the executing schema. Also returns
+    /// the cache's entry when the document came from there: a new one is put there by [`Self::remember`]
     /// only once it has executed, so past async-graphql's own checks too (a fragment cycle,
     /// say, must never be taken from the cache, where nothing would look for it again). The
     /// deep copy of a cached document is made outside the cache's lock (it costs a tenth of a
@@ -74,19 +74,25 @@ impl QueryLimits {
         &self,
         query: &str,
         variables: &Variables,
-    ) -> ServerResult<(ExecutableDocument, bool)> {
+    ) -> ServerResult<(ExecutableDocument, Option<Arc<Cached>>)> {
         self.check_size(query)?;
         let (document, cached) = match self.cache.get(query) {
-            Some(document) => (ExecutableDocument::clone(&document), true),
-            None => (async_graphql::parser::parse_query(query)?, false),
+            Some(cached) => (cached.document.clone(), Some(cached)),
+            None => (async_graphql::parser::parse_query(query)?, None),
         };
         self.check_document(&document, variables)?;
         Ok((document, cached))
     }
 
-    /// Caches a document that has been executed.
-    pub(crate) fn remember(&self, query: &str, document: ExecutableDocument) {
-        self.cache.put(query, Arc::new(document));
+    /// Caches a document that has been executed, so passed full validation with the request
+    /// `validated` (see [`super::doc_cache::validation_key`]).
+    pub(crate) fn remember(
+        &self,
+        query: &str,
+        document: ExecutableDocument,
+        validated: Option<String>,
+    ) {
+        self.cache.put(query, document, validated);
     }
 
     fn check_size(&self, query: &str) -> ServerResult<()> {

@@ -7,7 +7,7 @@
 //! (`limits.rs`). An extension costs every field of every request a detour, about a tenth of
 //! the instructions of a page of recipes.
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder, ValidationMode};
 
 use super::{
     auth::AuthMutation,
@@ -55,26 +55,34 @@ impl Limits {
     }
 }
 
-/// The executing schema and the explaining one.
+/// The executing schemas and the explaining one.
 #[derive(Clone)]
 pub struct Schemas {
     /// Runs every request. No extensions; over-deep or over-complex documents are refused
     /// with async-graphql's uncoded errors (and then explained by `explainer`).
     pub executor: AppSchema,
+    /// The executor again, validating in async-graphql's `Fast` mode (fragment cycles, depth
+    /// and complexity only), for a request whose document passed full validation with the
+    /// same operation and variables before (doc_cache.rs).
+    pub revalidator: AppSchema,
     /// Answers the requests `executor` refuses before execution, with coded errors.
     pub explainer: AppSchema,
 }
 
 pub fn build_schemas(state: AppState, limits: &Limits) -> Schemas {
-    let executor = configured(builder().data(state.clone()), limits)
-        .limit_depth(limits.query.max_depth)
-        .limit_complexity(limits.query.max_complexity)
-        .finish();
+    let executing = || {
+        configured(builder().data(state.clone()), limits)
+            .limit_depth(limits.query.max_depth)
+            .limit_complexity(limits.query.max_complexity)
+    };
+    let executor = executing().finish();
+    let revalidator = executing().validation_mode(ValidationMode::Fast).finish();
     let explainer = configured(builder().data(state), limits)
         .extension(limits.query.clone())
         .finish();
     Schemas {
         executor,
+        revalidator,
         explainer,
     }
 }
