@@ -13,7 +13,7 @@ use sea_orm::sqlx::sqlite::SqliteConnection;
 ///
 /// - SQLite allocates through mimalloc instead of the C library's `malloc`. sqlx copies every
 ///   column of every row it reads (`sqlite3_value_dup`) and frees the copies again, so a page
-///   of recipes makes about 500 allocations inside SQLite; with glibc they were a tenth of the
+///   of recipes makes about 500 allocations inside SQLite; with glibc they were a sixth of the
 ///   page's instructions and a third of its last-level cache misses.
 /// - No memory statistics (`SQLITE_CONFIG_MEMSTATUS`): keeping them takes a process-wide
 ///   mutex around every one of those allocations, and nothing here reads them.

@@ -68,9 +68,7 @@ impl RecipeConnection {
             total,
         }
     }
-}
 
-impl RecipeConnection {
     pub(crate) fn first_node(&self) -> Option<&Recipe> {
         self.edges.first().map(|edge| &edge.node)
     }

@@ -49,11 +49,12 @@ impl Recipe {
         }
     }
 
-    /// Loads the authors of this recipe's page now, if not already loaded.
-    async fn load_page_authors(&self, ctx: &Context<'_>) -> Result<()> {
+    /// This recipe's author, loaded together with the other authors of its page (once per
+    /// page: later calls find them loaded).
+    async fn load_author(&self, ctx: &Context<'_>) -> Result<Option<db::users::User>> {
         let loader = request_loader(ctx)?;
-        Box::pin(loader.user(self.recipe.author_id, &self.page_authors)).await?;
-        Ok(())
+        // Boxed: see the module documentation.
+        Box::pin(loader.user(self.recipe.author_id, &self.page_authors)).await
     }
 
     pub(crate) fn row(&self) -> &db::recipes::Recipe {
@@ -107,9 +108,7 @@ impl Recipe {
     }
 
     async fn author(&self, ctx: &Context<'_>) -> Result<User> {
-        let loader = request_loader(ctx)?;
-        // Boxed: see the module documentation.
-        let author = Box::pin(loader.user(self.recipe.author_id, &self.page_authors)).await?;
+        let author = self.load_author(ctx).await?;
         author
             .map(User::public)
             .ok_or_else(|| AppError::internal("a recipe's author does not exist").into())
@@ -180,17 +179,16 @@ impl RecipeQuery {
 /// polled again when it is filled. Should this load fail, each `author` field tries again and
 /// reports its own error, as it would have anyway.
 async fn with_authors(ctx: &Context<'_>, connection: RecipeConnection) -> RecipeConnection {
-    let wanted = || {
-        ctx.look_ahead()
-            .field("edges")
-            .field("node")
-            .field("author")
-            .exists()
+    let Some(first) = connection.first_node() else {
+        return connection;
     };
-    if let Some(first) = connection.first_node()
-        && wanted()
-    {
-        first.load_page_authors(ctx).await.ok();
+    let author = ctx
+        .look_ahead()
+        .field("edges")
+        .field("node")
+        .field("author");
+    if author.exists() {
+        first.load_author(ctx).await.ok();
     }
     connection
 }

@@ -1,11 +1,12 @@
 //! Builds the schema: the merged root types and the limits. `sdl()` is what
 //! `smilecook export-schema` prints and what the checked-in `schema.graphql` must equal.
 //!
-//! Two instances of the one schema are built ([`Schemas`]): requests execute on one without
-//! extensions, and a request it refuses before execution is answered by the other, which has
-//! the [`QueryLimits`] extension and so explains the refusal with a code and the numbers
-//! (`limits.rs`). An extension costs every field of every request a detour, about a tenth of
-//! the instructions of a page of recipes.
+//! Three instances of the one schema are built ([`Schemas`]). Requests execute on one without
+//! extensions, or on its twin that validates in `Fast` mode when the same request passed full
+//! validation before (`doc_cache.rs`). A request refused before execution is answered by the
+//! third, which has the [`QueryLimits`] extension and so explains the refusal with a code and
+//! the numbers (`limits.rs`). An extension costs every field of every request a detour, about
+//! a tenth of the instructions of a page of recipes.
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder, ValidationMode};
 
