@@ -81,6 +81,17 @@ pub struct Config {
     #[arg(long, env = "ARGON2_ITERATIONS", default_value_t = 2)]
     pub argon2_iterations: u32,
 
+    /// Threads that hash passwords, each holding one argon2id work area. Default: one per core.
+    #[arg(long, env = "ARGON2_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub argon2_threads: Option<u16>,
+
+    /// How far below the server's other threads the hashing threads are scheduled (a nice
+    /// increment, 0-19): under a login flood other requests go first; alone, logins still get
+    /// every core.
+    #[arg(long, env = "ARGON2_NICE", default_value_t = 10,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub argon2_nice: i32,
+
     /// Browser origins allowed to call the API cross-site (comma-separated). None by default.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
@@ -254,5 +265,21 @@ mod tests {
             "postgres://app:<redacted>@db/x"
         );
         assert_eq!(redact_url("sqlite://a.db"), "sqlite://a.db");
+    }
+
+    #[test]
+    fn hashing_threads_take_a_nice_increment_of_0_to_19_and_at_least_one_thread() {
+        let parse = |flag: &str| from_args(["smilecook", flag]);
+        assert_eq!(
+            parse("--argon2-nice=19").map(|c| c.argon2_nice).ok(),
+            Some(19)
+        );
+        assert_eq!(
+            from_args(["smilecook"]).map(|c| c.argon2_nice).ok(),
+            Some(10)
+        );
+        for refused in ["--argon2-nice=-1", "--argon2-nice=20", "--argon2-threads=0"] {
+            assert!(parse(refused).is_err(), "{refused}");
+        }
     }
 }

@@ -14,7 +14,7 @@ use crate::{
             self, BackgroundTask, CachedDenylist, RedisDenylist, SharedDenylist, SqlDenylist,
         },
         jwt::Keys,
-        password::PasswordHasher,
+        password::{HashThreads, PasswordHasher},
         secret,
         throttle::{LoginThrottle, MemoryThrottle, Policy, RedisThrottle},
     },
@@ -97,7 +97,11 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
     let (denylist, store, mut tasks) = revocation_stores(&config, &db).await?;
     let throttle = throttle_policies(&config, store);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations, cores)
+    let threads = HashThreads {
+        threads: config.argon2_threads.map_or(cores, usize::from),
+        nice: config.argon2_nice,
+    };
+    let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations, threads)
         .map_err(|e| StartupError::Config(crate::error::Shown(&e).to_string()))?;
     tasks.push(denylist::spawn_pruning(
         denylist.clone(),

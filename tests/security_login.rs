@@ -182,3 +182,40 @@ async fn a_hash_with_outdated_parameters_is_upgraded_at_the_next_login() {
         "the upgraded hash works"
     );
 }
+
+#[tokio::test]
+async fn passwords_are_hashed_on_threads_below_the_servers_priority() {
+    let app = spawn_app_with(&["--argon2-nice=7", "--argon2-threads=3"]).await;
+    app.register("ada").await;
+    let login = app.login("ada", PASSWORD).await;
+    assert!(login["data"]["login"]["accessToken"].is_string(), "{login}");
+
+    // Other tests in this process run their servers' hashing threads at the default nice 10.
+    let own = thread_nice("self").expect("this thread's nice value");
+    let hashing: Vec<i32> = std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|task| thread_nice(&task.ok()?.file_name().to_string_lossy()))
+        .collect::<Vec<_>>();
+    let ours = hashing.iter().filter(|&&nice| nice == own + 7).count();
+    assert!(
+        ours >= 3,
+        "three hashing threads at nice {}: {hashing:?}",
+        own + 7
+    );
+}
+
+/// The nice value of thread `task` of this process, when it is an `argon2-N` hashing thread
+/// (or `self`, this thread).
+fn thread_nice(task: &str) -> Option<i32> {
+    let path = match task {
+        "self" => "/proc/thread-self/stat".to_owned(),
+        tid => format!("/proc/self/task/{tid}/stat"),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (name, fields) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+    if task != "self" && !name.starts_with("argon2-") {
+        return None;
+    }
+    // After the name come the fields from `state` (3rd) on; `nice` is the 19th.
+    fields.split(' ').nth(16)?.parse().ok()
+}

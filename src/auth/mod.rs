@@ -1,8 +1,9 @@
-//! Authentication: token signing and verification (`jwt`), password hashing (`password`), the
+//! Authentication: token signing and verification (`jwt`), password hashing (`password`, on the threads of `hash_pool`), the
 //! revocation store (`denylist`) and the per-request identity (`guard`). Nothing here knows HTTP.
 
 pub mod denylist;
 pub mod guard;
+mod hash_pool;
 pub mod jwt;
 pub mod password;
 pub mod secret;

@@ -1,19 +1,19 @@
 //! Password hashing with argon2id, kept off the async runtime and bounded.
 //!
 //! Why not `Argon2::hash_password`: it allocates a fresh 19 MiB work area per hash, and glibc
-//! keeps those pages, so a login burst grows the process by hundreds of MiB. Here at most
-//! `concurrency` hashes run at once (a semaphore), each on a blocking thread, borrowing one of at
-//! most `concurrency` reusable work areas. Unknown users are verified against a dummy hash so a
-//! wrong username costs exactly what a wrong password costs.
+//! keeps those pages, so a login burst grows the process by hundreds of MiB. Here hashes run on
+//! a fixed few threads at a lower priority, each reusing its own work area (`hash_pool`).
+//! Unknown users are verified against a dummy hash so a wrong username costs exactly what a
+//! wrong password costs.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use argon2::{
     Algorithm, Argon2, Block, Params, Version,
     password_hash::phc::{Output, ParamsString, PasswordHash, Salt},
 };
-use tokio::sync::Semaphore;
 
+use super::hash_pool::HashPool;
 use crate::error::{AppError, AppResult};
 
 /// The outcome of checking a password.
@@ -26,51 +26,58 @@ pub enum Verified {
     },
 }
 
+/// Where and how hashes run: `threads` threads, `nice` steps below the server's priority.
+#[derive(Debug, Clone, Copy)]
+pub struct HashThreads {
+    pub threads: usize,
+    pub nice: i32,
+}
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
+    pool: HashPool,
 }
 
 struct Inner {
     params: Params,
-    permits: Semaphore,
-    work_areas: Mutex<Vec<Vec<Block>>>,
     dummy_hash: String,
 }
 
 impl PasswordHasher {
-    pub fn new(memory_kib: u32, iterations: u32, concurrency: usize) -> AppResult<Self> {
+    pub fn new(memory_kib: u32, iterations: u32, threads: HashThreads) -> AppResult<Self> {
         let params = Params::new(memory_kib, iterations, 1, None)
             .map_err(|e| AppError::internal(format!("argon2 parameters: {e}")))?;
-        let concurrency = concurrency.max(1);
         let mut inner = Inner {
             params,
-            permits: Semaphore::new(concurrency),
-            work_areas: Mutex::new(Vec::with_capacity(concurrency)),
             dummy_hash: String::new(),
         };
         inner.dummy_hash = inner.dummy_hash()?;
+        let pool = HashPool::start(threads.threads, threads.nice)
+            .map_err(|e| AppError::internal(format!("starting the hashing threads: {e}")))?;
         Ok(Self {
             inner: Arc::new(inner),
+            pool,
         })
     }
 
     pub async fn hash(&self, password: String) -> AppResult<String> {
-        self.run(move |inner| inner.hash(password.as_bytes())).await
+        self.run(move |inner, area| inner.hash(password.as_bytes(), area))
+            .await
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there is no user.
     pub async fn verify(&self, password: String, stored: Option<String>) -> AppResult<Verified> {
-        self.run(move |inner| {
+        self.run(move |inner, area| {
             let Some(stored) = stored else {
-                let _ = inner.check(password.as_bytes(), &inner.dummy_hash)?;
+                let _ = inner.check(password.as_bytes(), &inner.dummy_hash, area)?;
                 return Ok(Verified::No);
             };
-            if !inner.check(password.as_bytes(), &stored)? {
+            if !inner.check(password.as_bytes(), &stored, area)? {
                 return Ok(Verified::No);
             }
             let rehash = match inner.is_outdated(&stored) {
-                true => Some(inner.hash(password.as_bytes())?),
+                true => Some(inner.hash(password.as_bytes(), area)?),
                 false => None,
             };
             Ok(Verified::Yes { rehash })
@@ -80,27 +87,21 @@ impl PasswordHasher {
 
     async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&Inner) -> AppResult<T> + Send + 'static,
+        job: impl FnOnce(&Inner, &mut Vec<Block>) -> AppResult<T> + Send + 'static,
     ) -> AppResult<T> {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
-            .await
-            .map_err(AppError::internal)?;
         let inner = Arc::clone(&self.inner);
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| job(&inner)))
+        self.pool
+            .run(move |area| job(&inner, area))
             .await
-            .map_err(AppError::internal)?
+            .ok_or_else(|| AppError::internal("a hashing thread failed"))?
     }
 }
 
 impl Inner {
-    fn hash(&self, password: &[u8]) -> AppResult<String> {
+    fn hash(&self, password: &[u8], area: &mut Vec<Block>) -> AppResult<String> {
         let salt = Salt::generate();
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
-        let output = self.compute(&argon, password, &salt)?;
+        let output = compute(&argon, password, &salt, area)?;
         self.phc(salt, output)
     }
 
@@ -127,7 +128,7 @@ impl Inner {
     }
 
     /// Constant-time comparison of the stored output with a fresh computation.
-    fn check(&self, password: &[u8], stored: &str) -> AppResult<bool> {
+    fn check(&self, password: &[u8], stored: &str, area: &mut Vec<Block>) -> AppResult<bool> {
         let phc = PasswordHash::new(stored).map_err(AppError::internal)?;
         let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
             return Err(AppError::internal(
@@ -150,7 +151,7 @@ impl Inner {
             .map_err(AppError::internal)?;
         }
         let argon = Argon2::new(algorithm, version, params);
-        Ok(self.compute(&argon, password, salt)? == *expected)
+        Ok(compute(&argon, password, salt, area)? == *expected)
     }
 
     fn is_outdated(&self, stored: &str) -> bool {
@@ -163,32 +164,25 @@ impl Inner {
                     || p.p_cost() != self.params.p_cost()
             })
     }
+}
 
-    /// Runs argon2 in a pooled work area (taken and put back, never held across hashes).
-    fn compute(&self, argon: &Argon2<'_>, password: &[u8], salt: &[u8]) -> AppResult<Output> {
-        let blocks = argon.params().block_count();
-        let mut area = self.take_area();
-        area.resize(blocks, Block::default());
-        let out_len = argon
-            .params()
-            .output_len()
-            .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
-        let mut out = vec![0u8; out_len];
-        let result = argon.hash_password_into_with_memory(password, salt, &mut out, &mut area[..]);
-        self.put_area(area);
-        result.map_err(AppError::internal)?;
-        Output::new(&out).map_err(AppError::internal)
-    }
-
-    fn take_area(&self) -> Vec<Block> {
-        let mut pool = self.work_areas.lock().unwrap_or_else(|e| e.into_inner());
-        pool.pop().unwrap_or_default()
-    }
-
-    fn put_area(&self, area: Vec<Block>) {
-        let mut pool = self.work_areas.lock().unwrap_or_else(|e| e.into_inner());
-        pool.push(area);
-    }
+/// Runs argon2 in the hashing thread's work area, grown to the parameters' size.
+fn compute(
+    argon: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    area: &mut Vec<Block>,
+) -> AppResult<Output> {
+    area.resize(argon.params().block_count(), Block::default());
+    let out_len = argon
+        .params()
+        .output_len()
+        .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let mut out = vec![0u8; out_len];
+    argon
+        .hash_password_into_with_memory(password, salt, &mut out, &mut area[..])
+        .map_err(AppError::internal)?;
+    Output::new(&out).map_err(AppError::internal)
 }
 
 #[cfg(test)]
@@ -196,7 +190,11 @@ mod tests {
     use super::*;
 
     fn hasher(memory_kib: u32) -> PasswordHasher {
-        PasswordHasher::new(memory_kib, 1, 2).expect("valid parameters")
+        let threads = HashThreads {
+            threads: 2,
+            nice: 0,
+        };
+        PasswordHasher::new(memory_kib, 1, threads).expect("valid parameters")
     }
 
     #[tokio::test]
@@ -219,7 +217,8 @@ mod tests {
         assert!(dummy.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{dummy}");
         assert!(!h.inner.is_outdated(dummy));
         for password in ["", "smilecook dummy password", "x"] {
-            assert!(!h.inner.check(password.as_bytes(), dummy).expect("checks"));
+            let checked = h.inner.check(password.as_bytes(), dummy, &mut Vec::new());
+            assert!(!checked.expect("checks"));
         }
         assert_ne!(
             dummy,
