@@ -221,9 +221,11 @@ finish_wrk() {
 
 ROWS=()      # markdown table rows
 declare -A R # requests/s by scenario key, for the ratios
+declare -A M # median latency (ms) by scenario key
 
 record() { # KEY LABEL CONNS PEAK_RSS_KB END_RSS_KB
   R[$1]=$RPS
+  M[$1]=$P50
   ROWS+=("| $2 | $3 | $RPS | $P50 | $P99 | $(mib "$4") | $(mib "$5") |")
   printf '%-44s %4s conns  %10s req/s  p50 %8s ms  p99 %8s ms  RSS peak %7s MiB\n' \
     "$2" "$3" "$RPS" "$P50" "$P99" "$(mib "$4")"
@@ -344,8 +346,22 @@ argon2_rate() {
   echo "   $line" >&2
   sed -E 's/.*argon2id_per_s=([^ ]+).*/\1/' <<<"$line"
 }
+# CPU clock ticks of PID's threads: "HASHING TOTAL", hashing being the `argon2-N` threads.
+thread_ticks() {
+  local task name ticks hashing=0 total=0
+  for task in /proc/"$1"/task/*; do
+    name=$(cat "$task/comm" 2>/dev/null) || continue
+    ticks=$(awk '{ print $14 + $15 }' "$task/stat" 2>/dev/null) || continue
+    total=$((total + ticks))
+    [[ $name == argon2-* ]] && hashing=$((hashing + ticks))
+  done
+  echo "$hashing $total"
+}
 ARGON2_BEFORE=$(argon2_rate)
+read -r HASH_T0 ALL_T0 < <(thread_ticks "$SERVER")
 scenario s5 "5. login, valid password" "$PORT" "$SERVER" "$LOGIN_BODY" ""
+read -r HASH_T1 ALL_T1 < <(thread_ticks "$SERVER")
+HASH_SHARE=$(ratio $((HASH_T1 - HASH_T0)) $((ALL_T1 - ALL_T0)))
 ARGON2_AFTER=$(argon2_rate)
 ARGON2_RATE=$(awk -v a="$ARGON2_BEFORE" -v b="$ARGON2_AFTER" 'BEGIN { printf "%.1f", (a + b) / 2 }')
 
@@ -383,9 +399,9 @@ STORES="denylist in the database, login throttling in memory (no REDIS_URL)"
 SUMMARY=(
   "- ours / ceiling (scenario 1): **$(ratio "${R[s1]}" "${R[ceiling]}")** of the bare axum + sqlx handler's requests/s"
   "- scenario 1 / GraphQL floor (scenario 4): $(ratio "${R[s1]}" "${R[s4]}")"
-  "- deep page / page 1 (7b / 7a): $(ratio "${R[s7b]}" "${R[s7a]}")"
-  "- scenario 1 during the login flood / alone (6a / 1): $(ratio "${R[s6]}" "${R[s1]}")"
-  "- argon2id alone (m=19456 KiB, t=2, p=1, every core): **$ARGON2_RATE** verifications/s (mean of $ARGON2_BEFORE before and $ARGON2_AFTER after scenario 5); login / argon2id: $(ratio "${R[s5]}" "$ARGON2_RATE") alone (scenario 5), $(ratio "${R[s6login]}" "$ARGON2_RATE") under the mixed load (6b)"
+  "- deep page / page 1 (7b / 7a): $(ratio "${R[s7b]}" "${R[s7a]}") of the requests/s, **$(ratio "${M[s7b]}" "${M[s7a]}")** of the median latency"
+  "- scenario 1 during the login flood / alone (6a / 1): $(ratio "${R[s6]}" "${R[s1]}") of the requests/s, **$(ratio "${M[s6]}" "${M[s1]}")** times the median latency"
+  "- argon2id alone (m=19456 KiB, t=2, p=1, every core): **$ARGON2_RATE** verifications/s (mean of $ARGON2_BEFORE before and $ARGON2_AFTER after scenario 5); login / argon2id: $(ratio "${R[s5]}" "$ARGON2_RATE") alone (scenario 5), $(ratio "${R[s6login]}" "$ARGON2_RATE") under the mixed load (6b); in scenario 5 the hashing threads used $HASH_SHARE of the server's CPU time"
   "- server memory: idle $(mib "$IDLE_RSS") MiB (VmRSS before any load), peak $(mib "$PEAK_RSS") MiB (VmHWM), $(mib "$END_RSS") MiB at the end; ceiling peak $(mib "$CEILING_HWM") MiB"
 )
 
@@ -396,7 +412,7 @@ SUMMARY=(
   echo
   echo "- machine: $(nproc) CPUs, $CPU, $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
   echo "- code: commit $COMMIT, $(rustc --version 2>/dev/null || echo rustc unknown), release build"
-  echo "- server: $STORES"
+  echo "- server: $STORES; hashing threads at nice +${ARGON2_NICE:-10} (ARGON2_NICE)"
   echo "- data: users ada and bob (the seed command writes two), $RECIPES recipes, 4 in 5 published"
   echo "- load: wrk over loopback, $DURATION s per scenario, $CONNS connections ($FLOOD_CONNS for the login flood), $THREADS threads; server and wrk share the machine"
   echo
