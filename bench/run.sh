@@ -412,7 +412,7 @@ SUMMARY=(
   echo
   echo "- machine: $(nproc) CPUs, $CPU, $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
   echo "- code: commit $COMMIT, $(rustc --version 2>/dev/null || echo rustc unknown), release build"
-  echo "- server: $STORES; hashing threads at nice +${ARGON2_NICE:-10} (ARGON2_NICE)"
+  echo "- server: $STORES; hashing threads at nice +${ARGON2_NICE:-5} (ARGON2_NICE)"
   echo "- data: users ada and bob (the seed command writes two), $RECIPES recipes, 4 in 5 published"
   echo "- load: wrk over loopback, $DURATION s per scenario, $CONNS connections ($FLOOD_CONNS for the login flood), $THREADS threads; server and wrk share the machine"
   echo

@@ -88,7 +88,7 @@ pub struct Config {
     /// How far below the server's other threads the hashing threads are scheduled (a nice
     /// increment, 0-19): under a login flood other requests go first; alone, logins still get
     /// every core.
-    #[arg(long, env = "ARGON2_NICE", default_value_t = 10,
+    #[arg(long, env = "ARGON2_NICE", default_value_t = 5,
           value_parser = clap::value_parser!(i32).range(0..=19))]
     pub argon2_nice: i32,
 
@@ -276,7 +276,7 @@ mod tests {
         );
         assert_eq!(
             from_args(["smilecook"]).map(|c| c.argon2_nice).ok(),
-            Some(10)
+            Some(5)
         );
         for refused in ["--argon2-nice=-1", "--argon2-nice=20", "--argon2-threads=0"] {
             assert!(parse(refused).is_err(), "{refused}");

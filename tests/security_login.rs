@@ -190,7 +190,7 @@ async fn passwords_are_hashed_on_threads_below_the_servers_priority() {
     let login = app.login("ada", PASSWORD).await;
     assert!(login["data"]["login"]["accessToken"].is_string(), "{login}");
 
-    // Other tests in this process run their servers' hashing threads at the default nice 10.
+    // Other tests in this process run their servers' hashing threads at the default nice 5.
     let own = thread_nice("self").expect("this thread's nice value");
     let hashing: Vec<i32> = std::fs::read_dir("/proc/self/task")
         .expect("/proc/self/task")

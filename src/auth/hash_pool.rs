@@ -1,11 +1,12 @@
 //! The threads that run argon2: a fixed few, each keeping its own work area, scheduled at a
 //! lower priority (a higher nice value) than the threads that serve requests.
 //!
-//! Why a lower priority: a hash costs about 12 ms of CPU and a page of recipes about 0.3 ms, so a
+//! Why a lower priority: a hash costs about 15 ms of CPU and a page of recipes about 0.3 ms, so a
 //! login flood would otherwise hold every core and queue cheap requests behind hashes. Under
-//! Linux's scheduler a runnable thread at nice 0 weighs about ten times one at nice 10 and
-//! preempts it on wake-up, while a machine with nothing else to run still gives the hashes
-//! every core: logins keep their full rate alone and stop starving pages under a flood.
+//! Linux's scheduler a runnable thread at nice 0 weighs three times one at nice 5 (ten times
+//! one at nice 10) and preempts it on wake-up, while a machine with nothing else to run still
+//! gives the hashes every core: logins keep their full rate alone and stop starving pages
+//! under a flood (bench/NOTES.md, section 6).
 //!
 //! Why dedicated threads rather than tokio's blocking pool: an unprivileged process can raise a
 //! thread's nice value but never lower it back (that needs `CAP_SYS_NICE`), so a blocking thread
