@@ -183,6 +183,7 @@ async fn a_hash_with_outdated_parameters_is_upgraded_at_the_next_login() {
     );
 }
 
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn passwords_are_hashed_on_threads_below_the_servers_priority() {
     let app = spawn_app_with(&["--argon2-nice=7", "--argon2-threads=3"]).await;
@@ -206,6 +207,7 @@ async fn passwords_are_hashed_on_threads_below_the_servers_priority() {
 
 /// The nice value of thread `task` of this process, when it is an `argon2-N` hashing thread
 /// (or `self`, this thread).
+#[cfg(target_os = "linux")]
 fn thread_nice(task: &str) -> Option<i32> {
     let path = match task {
         "self" => "/proc/thread-self/stat".to_owned(),

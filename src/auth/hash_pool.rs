@@ -59,11 +59,7 @@ impl HashPool {
 }
 
 fn work(queue: &flume::Receiver<Job>, nice: i32) {
-    if nice != 0
-        && let Err(e) = rustix::process::nice(nice)
-    {
-        tracing::warn!(error = %e, nice, "could not lower the priority of a hashing thread");
-    }
+    lower_priority(nice);
     let mut area = Vec::new();
     while let Ok(job) = queue.recv() {
         // A panic drops the job's reply (its caller gets an error), not the thread.
@@ -73,14 +69,34 @@ fn work(queue: &flume::Receiver<Job>, nice: i32) {
     }
 }
 
+/// Linux keeps a nice value per thread. Elsewhere (macOS, the BSDs) `setpriority` on "this
+/// process" would renice every thread of the server, so the hashing threads keep the default.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn lower_priority(nice: i32) {
+    if nice != 0
+        && let Err(e) = rustix::process::nice(nice)
+    {
+        tracing::warn!(error = %e, nice, "could not lower the priority of a hashing thread");
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn lower_priority(nice: i32) {
+    if nice != 0 {
+        tracing::debug!(nice, "ARGON2_NICE has effect on Linux only");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[cfg(target_os = "linux")]
     fn own_nice() -> i32 {
         rustix::process::getpriority_process(None).expect("getpriority")
     }
 
+    #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn jobs_run_at_the_lower_priority_and_the_pool_survives_a_panic() {
         let base = own_nice();
