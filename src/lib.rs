@@ -6,8 +6,9 @@
 //! - [`http`]: the layers around every route (limits, CORS, timeouts, panics, tracing).
 //! - [`state`]: [`state::AppState`], shared by every request.
 //! - [`error`]: the one error enum and its mapping to `extensions.code`.
-//! - [`auth`]: tokens (`jwt`), passwords (`password`), revocation (`denylist`), the
-//!   request's identity (`guard`) and the signing secret (`secret`).
+//! - [`auth`]: tokens (`jwt`), passwords (`password`, hashed on the low-priority threads of
+//!   `hash_pool`), revocation (`denylist`), login lockouts (`throttle`), the request's identity
+//!   (`guard`) and the signing secret (`secret`).
 //! - [`accounts`]: register, login, refresh, logout, change password.
 //! - [`recipes`]: recipe rules: fields (`input`), who sees and changes what, pagination
 //!   (`listing`, `cursor`).
