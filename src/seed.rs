@@ -55,11 +55,11 @@ pub struct Seeded {
 /// recipes, all or nothing.
 pub async fn run(config: &Config, count: usize) -> Result<Seeded, SeedError> {
     let db = startup::connect_and_migrate(&config.database_url).await?;
-    let one = HashThreads {
-        threads: 1,
-        nice: 0,
-    };
-    let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations, one)?;
+    let hasher = PasswordHasher::new(
+        config.argon2_memory_kib,
+        config.argon2_iterations,
+        HashThreads::SINGLE,
+    )?;
     let txn = db.begin().await?;
     let mut authors = Vec::new();
     for name in DEMO_USERS {

@@ -51,11 +51,7 @@ async fn seeding_writes_demo_users_and_recipes_once() {
     let db = db::connect(&url).await.expect("connect");
     assert_eq!(count(&db, None).await, 25, "the refused run wrote nothing");
     assert_eq!(count(&db, Some(true)).await, 20);
-    let one = HashThreads {
-        threads: 1,
-        nice: 0,
-    };
-    let hasher = PasswordHasher::new(8, 1, one).expect("hasher");
+    let hasher = PasswordHasher::new(8, 1, HashThreads::SINGLE).expect("hasher");
     for name in seed::DEMO_USERS {
         let found = db::users::find_credentials(&db, name).await.ok().flatten();
         let (_, hash) = found.unwrap_or_else(|| panic!("{name} exists"));

@@ -192,11 +192,14 @@ async fn passwords_are_hashed_on_threads_below_the_servers_priority() {
     assert!(login["data"]["login"]["accessToken"].is_string(), "{login}");
 
     // Other tests in this process run their servers' hashing threads at the default nice 5.
-    let own = thread_nice("self").expect("this thread's nice value");
+    let own = rustix::process::getpriority_process(None).expect("this thread's nice value");
     let hashing: Vec<i32> = std::fs::read_dir("/proc/self/task")
         .expect("/proc/self/task")
-        .filter_map(|task| thread_nice(&task.ok()?.file_name().to_string_lossy()))
-        .collect::<Vec<_>>();
+        .filter_map(|task| {
+            let (name, nice) = name_and_nice(&task.ok()?.path().join("stat"))?;
+            name.starts_with("argon2-").then_some(nice)
+        })
+        .collect();
     let ours = hashing.iter().filter(|&&nice| nice == own + 7).count();
     assert!(
         ours >= 3,
@@ -205,19 +208,12 @@ async fn passwords_are_hashed_on_threads_below_the_servers_priority() {
     );
 }
 
-/// The nice value of thread `task` of this process, when it is an `argon2-N` hashing thread
-/// (or `self`, this thread).
+/// A thread's name and nice value, from its `/proc/self/task/TID/stat`.
 #[cfg(target_os = "linux")]
-fn thread_nice(task: &str) -> Option<i32> {
-    let path = match task {
-        "self" => "/proc/thread-self/stat".to_owned(),
-        tid => format!("/proc/self/task/{tid}/stat"),
-    };
-    let stat = std::fs::read_to_string(path).ok()?;
+fn name_and_nice(stat: &std::path::Path) -> Option<(String, i32)> {
+    let stat = std::fs::read_to_string(stat).ok()?;
     let (name, fields) = stat.split_once(" (")?.1.rsplit_once(") ")?;
-    if task != "self" && !name.starts_with("argon2-") {
-        return None;
-    }
     // After the name come the fields from `state` (3rd) on; `nice` is the 19th.
-    fields.split(' ').nth(16)?.parse().ok()
+    let nice = fields.split(' ').nth(16)?.parse().ok()?;
+    Some((name.to_owned(), nice))
 }

@@ -33,6 +33,14 @@ pub struct HashThreads {
     pub nice: i32,
 }
 
+impl HashThreads {
+    /// One thread at the caller's priority: for one-off commands (`seed`) and tests.
+    pub const SINGLE: Self = Self {
+        threads: 1,
+        nice: 0,
+    };
+}
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
