@@ -19,7 +19,7 @@
 use std::{
     collections::VecDeque,
     num::NonZeroUsize,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
 use async_graphql::parser::types::ExecutableDocument;
@@ -63,26 +63,25 @@ pub(crate) fn validation_key(
 impl Cached {
     /// Whether the document passed full validation with this request before.
     pub(crate) fn was_validated(&self, key: &str) -> bool {
-        let validated = self
-            .validated
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        validated.iter().any(|k| k == key)
+        self.validated_keys().iter().any(|k| k == key)
     }
 
     /// Records that the document passed full validation with this request.
     pub(crate) fn validated(&self, key: String) {
-        let mut validated = self
-            .validated
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if validated.iter().any(|k| *k == key) {
+        let mut validated = self.validated_keys();
+        if validated.contains(&key) {
             return;
         }
         if validated.len() == MAX_VALIDATED {
             validated.pop_back();
         }
         validated.push_front(key);
+    }
+
+    fn validated_keys(&self) -> MutexGuard<'_, VecDeque<String>> {
+        self.validated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
