@@ -357,11 +357,23 @@ thread_ticks() {
   done
   echo "$hashing $total"
 }
+# How many steps below the server's own nice value its hashing threads run (ARGON2_NICE).
+hashing_nice() {
+  local task base
+  base=$(awk '{ print $19 }' "/proc/$1/stat")
+  for task in /proc/"$1"/task/*; do
+    [[ $(cat "$task/comm" 2>/dev/null) == argon2-* ]] || continue
+    awk -v base="$base" '{ print $19 - base }' "$task/stat"
+    return
+  done
+  echo "unknown"
+}
 ARGON2_BEFORE=$(argon2_rate)
 read -r HASH_T0 ALL_T0 < <(thread_ticks "$SERVER")
 scenario s5 "5. login, valid password" "$PORT" "$SERVER" "$LOGIN_BODY" ""
 read -r HASH_T1 ALL_T1 < <(thread_ticks "$SERVER")
 HASH_SHARE=$(ratio $((HASH_T1 - HASH_T0)) $((ALL_T1 - ALL_T0)))
+HASH_NICE=$(hashing_nice "$SERVER")
 ARGON2_AFTER=$(argon2_rate)
 ARGON2_RATE=$(awk -v a="$ARGON2_BEFORE" -v b="$ARGON2_AFTER" 'BEGIN { printf "%.1f", (a + b) / 2 }')
 
@@ -412,7 +424,7 @@ SUMMARY=(
   echo
   echo "- machine: $(nproc) CPUs, $CPU, $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
   echo "- code: commit $COMMIT, $(rustc --version 2>/dev/null || echo rustc unknown), release build"
-  echo "- server: $STORES; hashing threads at nice +${ARGON2_NICE:-5} (ARGON2_NICE)"
+  echo "- server: $STORES; hashing threads at nice +$HASH_NICE (ARGON2_NICE)"
   echo "- data: users ada and bob (the seed command writes two), $RECIPES recipes, 4 in 5 published"
   echo "- load: wrk over loopback, $DURATION s per scenario, $CONNS connections ($FLOOD_CONNS for the login flood), $THREADS threads; server and wrk share the machine"
   echo
