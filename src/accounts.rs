@@ -12,8 +12,12 @@ use crate::{
         guard::Principal,
         jwt::{Claims, TokenType},
         password::Verified,
+        throttle::{Account, Reservation},
     },
-    db::{self, users::User},
+    db::{
+        self,
+        users::{Credentials, User},
+    },
     error::{AppError, AppResult},
     state::AppState,
     validate,
@@ -40,70 +44,82 @@ pub async fn register(
     db::users::insert(&state.db, &username, &email, hash).await
 }
 
-/// Checks the password (throttled per account and per client address) and opens a session.
+/// Checks the password (throttled per login name, account and client address, see
+/// `auth::throttle`) and opens a session.
 pub async fn login(
     state: &AppState,
     login: &str,
     password: String,
     client: Option<IpAddr>,
 ) -> AppResult<Tokens> {
-    let throttle = &state.throttle;
     let found = db::users::find_credentials(&state.db, login).await?;
-    // An account is throttled by its id, whether its username or its email was typed; a login
-    // that names no account, by its text, so that guessing at it locks just the same.
-    let account_key = match &found {
-        Some((user, _)) => format!("user:{}", user.id),
-        None => format!("login:{}", login.trim().to_lowercase()),
+    let account = found.as_ref().map(|(user, _)| Account {
+        id: user.id,
+        username: &user.username,
+        email: &user.email,
+    });
+    let attempt = state.throttle.login(login, account, client);
+    match state.throttle.reserve(&attempt).await? {
+        Reservation::Granted => {}
+        Reservation::Locked { retry_after } => {
+            return Err(AppError::TooManyRequests { retry_after });
+        }
+        Reservation::Silent => {
+            // As long as a wrong password takes, and answered the same.
+            state.hasher.verify(password, None).await?;
+            return Err(wrong_login());
+        }
+    }
+    let Some((user, credentials)) = check_password(state, found, password).await? else {
+        return Err(wrong_login());
     };
-    let mut keys = vec![(account_key, &throttle.account)];
-    if let Some(ip) = client {
-        keys.push((format!("ip:{ip}"), &throttle.address));
-    }
-    let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
-    if let Some(retry_after) = throttle.store.retry_after(&names).await? {
-        return Err(AppError::TooManyRequests { retry_after });
-    }
-    match check_password(state, found, password).await? {
-        Some(user) => {
-            throttle.store.success(&names[0]).await?;
-            open_session(state, user).await
-        }
-        None => {
-            throttle.store.failure(&keys).await?;
-            Err(AppError::Unauthenticated(
-                "Wrong username, email or password.".into(),
-            ))
-        }
-    }
+    state.throttle.succeeded(&attempt).await?;
+    open_session(state, user, credentials.epoch).await
+}
+
+fn wrong_login() -> AppError {
+    AppError::Unauthenticated("Wrong username, email or password.".into())
 }
 
 /// The user whose password this is, among what `find_credentials` found; unknown users cost a
-/// full hash too.
+/// full hash too. A hash made under outdated parameters is replaced, unless the password
+/// changed meanwhile (the replacement would bring the old password back).
 async fn check_password(
     state: &AppState,
-    found: Option<(User, String)>,
+    found: Option<(User, Credentials)>,
     password: String,
-) -> AppResult<Option<User>> {
-    let (user, stored) = match found {
-        Some((user, hash)) => (Some(user), Some(hash)),
-        None => (None, None),
-    };
+) -> AppResult<Option<(User, Credentials)>> {
+    let stored = found.as_ref().map(|(_, c)| c.hash.clone());
     let verified = state.hasher.verify(password, stored).await?;
-    let (Some(user), Verified::Yes { rehash }) = (user, verified) else {
+    let (Some((user, credentials)), Verified::Yes { rehash }) = (found, verified) else {
         return Ok(None);
     };
     if let Some(hash) = rehash {
-        db::users::set_password_hash(&state.db, user.id, hash).await?;
+        db::users::rehash_password(&state.db, user.id, &credentials.hash, hash).await?;
     }
-    Ok(Some(user))
+    Ok(Some((user, credentials)))
 }
 
-async fn open_session(state: &AppState, user: User) -> AppResult<Tokens> {
+/// Opens a session for `user`, whose password was checked against credentials of `epoch`.
+///
+/// A change of credentials (`change_password`, `logout` of all sessions) raises the epoch
+/// first and then revokes every live session. So the epoch is read again once the session
+/// exists: if it still holds, the change has not raised it yet and will find this session;
+/// if it moved, the session is ended here and its tokens are never handed out.
+async fn open_session(state: &AppState, user: User, epoch: i64) -> AppResult<Tokens> {
     let sid = Uuid::new_v4();
     let now = Utc::now();
     let session_expires = now + to_delta(state.config.refresh_token_ttl);
     let (tokens, refresh) = issue(state, user, sid, true, now, session_expires)?;
-    db::sessions::create(&state.db, sid, tokens.user.id, refresh.jti, session_expires).await?;
+    let user_id = tokens.user.id;
+    db::sessions::create(&state.db, sid, user_id, refresh.jti, session_expires).await?;
+    let current = db::users::credentials(&state.db, user_id).await?;
+    if current.is_none_or(|c| c.epoch != epoch) {
+        db::sessions::mark_revoked(&state.db, &[sid]).await?;
+        return Err(AppError::Unauthenticated(
+            "The account's credentials changed during this login: log in again.".into(),
+        ));
+    }
     Ok(tokens)
 }
 
@@ -129,6 +145,10 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
         session.expires_at,
     )?;
     if !db::sessions::rotate(&state.db, claims.sid, claims.jti, next.jti).await? {
+        let session = db::sessions::find(&state.db, claims.sid).await?;
+        if session.is_none_or(|s| s.revoked_at.is_some()) {
+            return Err(AppError::TokenRevoked); // Revoked while this refresh ran.
+        }
         // Already rotated: this token was stolen or replayed. End the whole login session.
         revoke_sessions(state, &[claims.sid]).await?;
         return Err(AppError::TokenReused);
@@ -136,10 +156,13 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
     Ok(tokens)
 }
 
-/// Revokes the caller's access token and login session, or every session with `all_sessions`.
+/// Revokes the caller's access token and login session, or every session with `all_sessions`
+/// (raising the credential epoch first, so that a login in flight cannot open one after it:
+/// see [`open_session`]).
 pub async fn logout(state: &AppState, principal: &Principal, all_sessions: bool) -> AppResult<()> {
     let mut sessions = vec![principal.claims.sid];
     if all_sessions {
+        db::users::raise_credential_epoch(&state.db, principal.user_id).await?;
         let live = db::sessions::live_for_user(&state.db, principal.user_id).await?;
         sessions.extend(live.into_iter().map(|s| s.id));
     }
@@ -150,31 +173,48 @@ pub async fn logout(state: &AppState, principal: &Principal, all_sessions: bool)
     revoke_sessions(state, &sessions).await
 }
 
+/// Checks the current password (throttled with the account's logins, see `auth::throttle`),
+/// sets the new one in place of the hash it was checked against, raising the credential epoch,
+/// then ends every other login session of the account.
 pub async fn change_password(
     state: &AppState,
     principal: &Principal,
     current: String,
     new: String,
+    client: Option<IpAddr>,
 ) -> AppResult<()> {
     if !principal.claims.fresh {
         return Err(AppError::FreshTokenRequired);
     }
     validate::password("newPassword", &new)?;
-    let stored = db::users::password_hash(&state.db, principal.user_id).await?;
-    if stored.is_none() {
+    let user_id = principal.user_id;
+    let Some(stored) = db::users::credentials(&state.db, user_id).await? else {
         return Err(AppError::Unauthenticated(
             "This account no longer exists.".into(),
         ));
+    };
+    let attempt = state.throttle.account(user_id, client);
+    match state.throttle.reserve(&attempt).await? {
+        Reservation::Locked { retry_after } => {
+            return Err(AppError::TooManyRequests { retry_after });
+        }
+        Reservation::Granted | Reservation::Silent => {}
     }
-    if state.hasher.verify(current, stored).await? == Verified::No {
-        return Err(AppError::input(
-            "currentPassword",
-            "The current password is wrong.",
-        ));
+    let wrong = || AppError::input("currentPassword", "The current password is wrong.");
+    if state
+        .hasher
+        .verify(current, Some(stored.hash.clone()))
+        .await?
+        == Verified::No
+    {
+        return Err(wrong());
     }
+    state.throttle.succeeded(&attempt).await?;
     let hash = state.hasher.hash(new).await?;
-    db::users::set_password_hash(&state.db, principal.user_id, hash).await?;
-    let others: Vec<_> = db::sessions::live_for_user(&state.db, principal.user_id)
+    if !db::users::change_password(&state.db, user_id, &stored.hash, hash).await? {
+        return Err(wrong()); // Changed by another request since it was read.
+    }
+    let others: Vec<_> = db::sessions::live_for_user(&state.db, user_id)
         .await?
         .into_iter()
         .map(|s| s.id)

@@ -12,11 +12,12 @@ use crate::{
     auth::{
         denylist::{
             self, BackgroundTask, CachedDenylist, RedisDenylist, SharedDenylist, SqlDenylist,
+            acks::Acks, sync::Follower,
         },
         jwt::Keys,
         password::{HashThreads, PasswordHasher},
         secret,
-        throttle::{LoginThrottle, MemoryThrottle, Policy, RedisThrottle},
+        throttle::{LoginThrottle, MemoryThrottle, Policy, RedisThrottle, Throttle},
     },
     config::Config,
     db,
@@ -25,7 +26,7 @@ use crate::{
         schema::{Limits, build_schemas},
     },
     http,
-    state::{AppState, Throttle},
+    state::AppState,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -139,8 +140,15 @@ async fn revocation_stores(
     let prefix = &config.redis_key_prefix;
     if let Some(url) = &config.redis_url {
         let (client, conn) = denylist::connect_redis(url).await?;
-        let cached = CachedDenylist::following(Arc::new(RedisDenylist::new(conn.clone(), prefix)));
-        let sync = denylist::sync::spawn(client, conn.clone(), prefix.clone(), cached.set());
+        let acks = Arc::new(Acks::default());
+        let redis = RedisDenylist::new(conn.clone(), prefix, Arc::clone(&acks));
+        let cached = CachedDenylist::following(Arc::new(redis));
+        let follower = Follower {
+            prefix: prefix.clone(),
+            set: cached.set(),
+            acks,
+        };
+        let sync = denylist::sync::spawn(client, conn.clone(), follower);
         let throttle = Box::new(RedisThrottle::new(conn, prefix));
         return Ok((Arc::new(cached), throttle, vec![sync]));
     }

@@ -5,12 +5,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{
-        denylist::SharedDenylist,
-        jwt::Keys,
-        password::PasswordHasher,
-        throttle::{LoginThrottle, Policy},
-    },
+    auth::{denylist::SharedDenylist, jwt::Keys, password::PasswordHasher, throttle::Throttle},
     config::Config,
 };
 
@@ -22,11 +17,4 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub throttle: Arc<Throttle>,
     pub config: Arc<Config>,
-}
-
-/// Login throttling: the store and the policy for accounts and for client addresses.
-pub struct Throttle {
-    pub store: Box<dyn LoginThrottle>,
-    pub account: Policy,
-    pub address: Policy,
 }

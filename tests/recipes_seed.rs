@@ -55,7 +55,10 @@ async fn seeding_writes_demo_users_and_recipes_once() {
     for name in seed::DEMO_USERS {
         let found = db::users::find_credentials(&db, name).await.ok().flatten();
         let (_, hash) = found.unwrap_or_else(|| panic!("{name} exists"));
-        let verified = hasher.verify(DEMO_PASSWORD.into(), Some(hash)).await.ok();
+        let verified = hasher
+            .verify(DEMO_PASSWORD.into(), Some(hash.hash))
+            .await
+            .ok();
         assert!(
             matches!(verified, Some(Verified::Yes { .. })),
             "{name} logs in"

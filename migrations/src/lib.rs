@@ -8,6 +8,7 @@ mod m20261129_000001_create_users;
 mod m20261129_000002_create_sessions;
 mod m20261129_000003_create_denylist;
 mod m20261129_000004_create_recipes;
+mod m20261201_000005_add_credential_epoch;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_create_sessions::Migration),
             Box::new(m20261129_000003_create_denylist::Migration),
             Box::new(m20261129_000004_create_recipes::Migration),
+            Box::new(m20261201_000005_add_credential_epoch::Migration),
         ]
     }
 }

@@ -1,18 +1,32 @@
-//! Login throttling against password guessing: per account and per client address, failures
-//! beyond a free allowance lock the key for an exponentially growing time, capped so that a
-//! legitimate owner is never locked out for long. A success clears the account's record.
+//! Throttling of password checks against guessing: per login name, per account and per client
+//! address, failures beyond a free allowance lock the key for an exponentially growing time,
+//! capped so that a legitimate owner is never locked out for long. A success clears the
+//! account's record.
+//!
+//! An attempt is counted *before* its password is checked, in one atomic step over all its
+//! keys ([`LoginThrottle::reserve`]): of N parallel attempts at most the allowance get checked,
+//! and a correct password among them gets its attempt back afterwards. Counting after the
+//! check let 25 parallel guesses through an allowance of 5.
+//!
+//! Keys are either *open* or *hidden*. An open key is one the client named itself (the login
+//! text it typed, its own address); its lock is answered TOO_MANY_REQUESTS. The account behind
+//! a login text is a hidden key: locking it through the username must not tell anybody which
+//! email belongs to that account, so an attempt through another name of a locked account is
+//! counted against its open keys and answered exactly as a wrong password is (after a dummy
+//! hash), without its password being checked ([`Reservation::Silent`]).
 //!
 //! Behind a small trait like the denylist's: an in-process store for one instance, Redis when
 //! several instances must share what they have seen.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+mod memory;
+mod redis_store;
+
+use std::{net::IpAddr, time::Duration};
 
 use async_trait::async_trait;
+use uuid::Uuid;
 
+pub use self::{memory::MemoryThrottle, redis_store::RedisThrottle};
 use crate::error::AppResult;
 
 /// How failures turn into lockouts.
@@ -37,140 +51,122 @@ impl Policy {
     }
 }
 
+/// What a store answers to [`LoginThrottle::reserve`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// Counted against every key: check the password.
+    Granted,
+    /// An open key is locked for this many more seconds; nothing was counted.
+    Locked { retry_after: u64 },
+    /// Only a hidden key is locked: counted against the open keys; answer as for a wrong
+    /// password without checking it.
+    Silent,
+}
+
+/// One key and the policy it is counted under.
+pub type Key<'a> = (String, &'a Policy);
+
 #[async_trait]
 pub trait LoginThrottle: Send + Sync {
-    /// Seconds until the first of `keys` unlocks, or `None` when none is locked.
-    async fn retry_after(&self, keys: &[String]) -> AppResult<Option<u64>>;
-    /// Records a failed attempt against each key (each key with its own policy).
-    async fn failure(&self, keys: &[(String, &Policy)]) -> AppResult<()>;
-    /// Forgets the failures of `key` after a successful login.
-    async fn success(&self, key: &str) -> AppResult<()>;
+    /// In one atomic step: when an `open` key is locked, [`Reservation::Locked`]; else when a
+    /// `hidden` key is locked, counts a failure against each open key ([`Reservation::Silent`]);
+    /// else counts one against every key ([`Reservation::Granted`]). A count that reaches a
+    /// key's allowance locks it.
+    async fn reserve(&self, open: &[Key<'_>], hidden: &[Key<'_>]) -> AppResult<Reservation>;
+    /// After a correct password: forgets the failures and locks of `clear`, and takes back the
+    /// attempt counted against each of `refund`.
+    async fn succeeded(&self, clear: &[String], refund: &[String]) -> AppResult<()>;
 }
 
-#[derive(Default)]
-pub struct MemoryThrottle {
-    entries: Mutex<HashMap<String, Entry>>,
+/// Throttling as the server runs it: the store, and the policies for names and accounts
+/// (`account`) and for client addresses (`address`).
+pub struct Throttle {
+    pub store: Box<dyn LoginThrottle>,
+    pub account: Policy,
+    pub address: Policy,
 }
 
-struct Entry {
-    failures: u32,
-    last_failure: Instant,
-    locked_until: Option<Instant>,
-    window: Duration,
+/// The keys of one password check, as built by [`Throttle::login`] or [`Throttle::account`].
+pub struct Attempt<'a> {
+    open: Vec<Key<'a>>,
+    hidden: Vec<Key<'a>>,
+    clear: Vec<String>,
+    refund: Vec<String>,
 }
 
-impl MemoryThrottle {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
+/// The names an account can be logged in with, to throttle and clear by.
+pub struct Account<'a> {
+    pub id: Uuid,
+    pub username: &'a str,
+    pub email: &'a str,
 }
 
-#[async_trait]
-impl LoginThrottle for MemoryThrottle {
-    async fn retry_after(&self, keys: &[String]) -> AppResult<Option<u64>> {
-        let now = Instant::now();
-        let entries = self.entries();
-        let longest = keys
-            .iter()
-            .filter_map(|k| entries.get(k)?.locked_until)
-            .filter(|until| *until > now)
-            .map(|until| until - now)
-            .max();
-        Ok(longest.map(ceil_secs))
-    }
-
-    async fn failure(&self, keys: &[(String, &Policy)]) -> AppResult<()> {
-        let now = Instant::now();
-        let mut entries = self.entries();
-        if entries.len() > 100_000 {
-            entries.retain(|_, e| now - e.last_failure < e.window);
+impl Throttle {
+    /// A login with the text `typed`, naming `account` if one has that username or email.
+    pub fn login<'a>(
+        &'a self,
+        typed: &str,
+        account: Option<Account<'_>>,
+        client: Option<IpAddr>,
+    ) -> Attempt<'a> {
+        let mut attempt = Attempt {
+            open: vec![(login_key(typed), &self.account)],
+            hidden: Vec::new(),
+            clear: Vec::new(),
+            refund: Vec::new(),
+        };
+        if let Some(account) = account {
+            attempt
+                .hidden
+                .push((account_key(account.id), &self.account));
+            attempt.clear = vec![
+                account_key(account.id),
+                login_key(account.username),
+                login_key(account.email),
+            ];
         }
-        for (key, policy) in keys {
-            let entry = entries.entry(key.clone()).or_insert(Entry {
-                failures: 0,
-                last_failure: now,
-                locked_until: None,
-                window: policy.window,
-            });
-            if now - entry.last_failure >= policy.window {
-                entry.failures = 0;
-            }
-            entry.failures += 1;
-            entry.last_failure = now;
-            entry.locked_until = policy.lockout(entry.failures).map(|d| now + d);
-        }
-        Ok(())
+        attempt.with_address(client, &self.address)
     }
 
-    async fn success(&self, key: &str) -> AppResult<()> {
-        self.entries().remove(key);
-        Ok(())
+    /// A check of the password of the signed-in account `id` (changing the password): the
+    /// account's allowance is shared with logins.
+    pub fn account(&self, id: Uuid, client: Option<IpAddr>) -> Attempt<'_> {
+        let attempt = Attempt {
+            open: vec![(account_key(id), &self.account)],
+            hidden: Vec::new(),
+            clear: vec![account_key(id)],
+            refund: Vec::new(),
+        };
+        attempt.with_address(client, &self.address)
     }
-}
 
-/// Failure counters (`INCR` with the window as TTL) and lock keys that expire by themselves.
-pub struct RedisThrottle {
-    conn: redis::aio::ConnectionManager,
-    prefix: String,
-}
+    pub async fn reserve(&self, attempt: &Attempt<'_>) -> AppResult<Reservation> {
+        self.store.reserve(&attempt.open, &attempt.hidden).await
+    }
 
-impl RedisThrottle {
-    pub fn new(conn: redis::aio::ConnectionManager, prefix: &str) -> Self {
-        Self {
-            conn,
-            prefix: format!("{prefix}throttle:"),
-        }
+    pub async fn succeeded(&self, attempt: &Attempt<'_>) -> AppResult<()> {
+        self.store.succeeded(&attempt.clear, &attempt.refund).await
     }
 }
 
-#[async_trait]
-impl LoginThrottle for RedisThrottle {
-    async fn retry_after(&self, keys: &[String]) -> AppResult<Option<u64>> {
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.pttl(format!("{}lock:{key}", self.prefix));
+impl<'a> Attempt<'a> {
+    /// The client's address is an open key; a success gives its attempt back, so that the
+    /// logins of many people behind one address do not add up.
+    fn with_address(mut self, client: Option<IpAddr>, policy: &'a Policy) -> Self {
+        if let Some(ip) = client {
+            self.open.push((format!("ip:{ip}"), policy));
+            self.refund.push(format!("ip:{ip}"));
         }
-        let ttls: Vec<i64> = pipe.query_async(&mut self.conn.clone()).await?;
-        let longest = ttls.into_iter().filter(|ms| *ms > 0).max();
-        Ok(longest.map(|ms| ceil_secs(Duration::from_millis(ms as u64))))
+        self
     }
+}
 
-    async fn failure(&self, keys: &[(String, &Policy)]) -> AppResult<()> {
-        let mut conn = self.conn.clone();
-        for (key, policy) in keys {
-            let counter = format!("{}fail:{key}", self.prefix);
-            let (failures,): (u32,) = redis::pipe()
-                .incr(&counter, 1)
-                .expire(&counter, policy.window.as_secs().max(1) as i64)
-                .ignore()
-                .query_async(&mut conn)
-                .await?;
-            if let Some(lockout) = policy.lockout(failures) {
-                let lock = format!("{}lock:{key}", self.prefix);
-                let ms = lockout.as_millis().max(1) as u64;
-                redis::cmd("SET")
-                    .arg(&lock)
-                    .arg(1)
-                    .arg("PX")
-                    .arg(ms)
-                    .query_async::<()>(&mut conn)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
+fn login_key(typed: &str) -> String {
+    format!("login:{}", typed.trim().to_lowercase())
+}
 
-    async fn success(&self, key: &str) -> AppResult<()> {
-        let keys = [
-            format!("{}fail:{key}", self.prefix),
-            format!("{}lock:{key}", self.prefix),
-        ];
-        redis::cmd("DEL")
-            .arg(&keys)
-            .query_async::<()>(&mut self.conn.clone())
-            .await?;
-        Ok(())
-    }
+fn account_key(id: Uuid) -> String {
+    format!("user:{id}")
 }
 
 fn ceil_secs(d: Duration) -> u64 {
@@ -181,37 +177,17 @@ fn ceil_secs(d: Duration) -> u64 {
 mod tests {
     use super::*;
 
-    fn policy() -> Policy {
-        Policy {
+    #[test]
+    fn lockouts_double_after_the_free_failures_and_stop_at_the_cap() {
+        let p = Policy {
             free_failures: 3,
             base: Duration::from_secs(2),
             max: Duration::from_secs(60),
             window: Duration::from_secs(3600),
-        }
-    }
-
-    #[test]
-    fn lockouts_double_after_the_free_failures_and_stop_at_the_cap() {
-        let p = policy();
+        };
         assert_eq!(p.lockout(2), None);
         assert_eq!(p.lockout(3), Some(Duration::from_secs(2)));
         assert_eq!(p.lockout(4), Some(Duration::from_secs(4)));
         assert_eq!(p.lockout(50), Some(Duration::from_secs(60)));
-    }
-
-    #[tokio::test]
-    async fn a_success_clears_the_account_but_not_the_address() {
-        let t = MemoryThrottle::default();
-        let p = policy();
-        let keys = ["acct:ada".to_owned(), "ip:1".to_owned()];
-        for _ in 0..3 {
-            t.failure(&[(keys[0].clone(), &p), (keys[1].clone(), &p)])
-                .await
-                .ok();
-        }
-        assert_eq!(t.retry_after(&keys).await.ok().flatten(), Some(2));
-        t.success("acct:ada").await.ok();
-        assert_eq!(t.retry_after(&keys[..1]).await.ok().flatten(), None);
-        assert_eq!(t.retry_after(&keys[1..]).await.ok().flatten(), Some(2));
     }
 }

@@ -2,7 +2,11 @@
 //! make username and email unique case-insensitively.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, entity::prelude::*, sea_query::Condition};
+use sea_orm::{
+    ActiveValue::Set,
+    entity::prelude::*,
+    sea_query::{Condition, ExprTrait},
+};
 
 use crate::error::{AppError, AppResult};
 
@@ -17,6 +21,8 @@ pub struct Model {
     pub email_key: String,
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
+    /// Raised by every change of credentials (`migrations/`, `accounts.rs`).
+    pub credential_epoch: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -59,6 +65,7 @@ pub async fn insert(
         email_key: Set(email.to_lowercase()),
         password_hash: Set(password_hash),
         created_at: Set(crate::time::now()),
+        credential_epoch: Set(0),
     };
     match row.insert(db).await {
         Ok(model) => Ok(model.into()),
@@ -76,11 +83,18 @@ pub async fn insert(
     }
 }
 
-/// The user and password hash for a login name (username or email, any case).
+/// What a password is checked against: the stored hash and the credential epoch, read together.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub hash: String,
+    pub epoch: i64,
+}
+
+/// The user and credentials for a login name (username or email, any case).
 pub async fn find_credentials(
     db: &impl ConnectionTrait,
     login: &str,
-) -> AppResult<Option<(User, String)>> {
+) -> AppResult<Option<(User, Credentials)>> {
     let key = login.trim().to_lowercase();
     let found = Entity::find()
         .filter(
@@ -91,21 +105,67 @@ pub async fn find_credentials(
         .one(db)
         .await?;
     Ok(found.map(|m| {
-        let hash = m.password_hash.clone();
-        (m.into(), hash)
+        let credentials = Credentials {
+            hash: m.password_hash.clone(),
+            epoch: m.credential_epoch,
+        };
+        (m.into(), credentials)
     }))
 }
 
-pub async fn password_hash(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<String>> {
-    Ok(Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .map(|m| m.password_hash))
+/// The credentials of the account `id`, if it exists.
+pub async fn credentials(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Credentials>> {
+    Ok(Entity::find_by_id(id).one(db).await?.map(|m| Credentials {
+        hash: m.password_hash,
+        epoch: m.credential_epoch,
+    }))
 }
 
-pub async fn set_password_hash(db: &impl ConnectionTrait, id: Uuid, hash: String) -> AppResult<()> {
-    Entity::update_many()
+/// Replaces the hash `expected` with `hash` (the same password under new parameters); false
+/// when the hash has changed since it was read.
+pub async fn rehash_password(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    expected: &str,
+    hash: String,
+) -> AppResult<bool> {
+    let result = Entity::update_many()
         .col_expr(Column::PasswordHash, Expr::value(hash))
+        .filter(Column::Id.eq(id))
+        .filter(Column::PasswordHash.eq(expected))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Sets a new password in place of the hash `expected` that it was checked against, and
+/// raises the credential epoch; false when the hash has changed since it was read.
+pub async fn change_password(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    expected: &str,
+    hash: String,
+) -> AppResult<bool> {
+    let result = Entity::update_many()
+        .col_expr(Column::PasswordHash, Expr::value(hash))
+        .col_expr(
+            Column::CredentialEpoch,
+            Expr::col(Column::CredentialEpoch).add(1),
+        )
+        .filter(Column::Id.eq(id))
+        .filter(Column::PasswordHash.eq(expected))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Raises the credential epoch of the account `id` (a logout of every session).
+pub async fn raise_credential_epoch(db: &impl ConnectionTrait, id: Uuid) -> AppResult<()> {
+    Entity::update_many()
+        .col_expr(
+            Column::CredentialEpoch,
+            Expr::col(Column::CredentialEpoch).add(1),
+        )
         .filter(Column::Id.eq(id))
         .exec(db)
         .await?;

@@ -95,7 +95,9 @@ impl AuthMutation {
         new_password: String,
     ) -> Result<bool> {
         let principal = require_user(ctx).await?;
-        accounts::change_password(state(ctx), principal, current_password, new_password).await?;
+        let client = ctx.data_opt::<ClientAddr>().map(|c| c.0);
+        let (current, new) = (current_password, new_password);
+        accounts::change_password(state(ctx), principal, current, new, client).await?;
         Ok(true)
     }
 }

@@ -9,12 +9,15 @@
 //!   request that fails before execution (parse, validation, limits) with 400;
 //!   `application/json` answers such requests with 200, as legacy clients expect.
 
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use async_graphql::{
-    BatchRequest, Request, Variables,
+    BatchRequest, Request, ServerResult, Variables,
     http::GraphiQLSource,
-    parser::{parse_query, types::OperationType},
+    parser::types::{ExecutableDocument, OperationType},
 };
 use axum::{
     Extension,
@@ -27,7 +30,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    doc_cache::validation_key,
+    doc_cache::{Cached, validation_key},
     limits::QueryLimits,
     loaders::RequestLoader,
     media::{APPLICATION_JSON, MediaType, accepts, negotiate},
@@ -88,7 +91,10 @@ pub async fn get(
         Ok(request) => request,
         Err(message) => return problem(StatusCode::BAD_REQUEST, media, &message),
     };
-    if is_mutation(&request) {
+    // Parsed once, through every check a POST meets; a refused document is explained later.
+    let prepared = gql.limits.prepare(&request.query, &request.variables);
+    let operation = request.operation_name.as_deref();
+    if matches!(&prepared, Ok((document, _)) if is_mutation(document, operation)) {
         let mut response = problem(
             StatusCode::METHOD_NOT_ALLOWED,
             media,
@@ -99,7 +105,8 @@ pub async fn get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&gql, media, request, &headers, client).await
+    let (ran, body) = run_prepared(&gql, request, prepared, &headers, client).await;
+    bytes_response(status_of(media, ran), media, body)
 }
 
 pub async fn post(
@@ -190,13 +197,8 @@ fn get_request(params: GetParams) -> Result<Request, String> {
     Ok(request)
 }
 
-/// True when the operation that would run is a mutation or subscription. A document that does
-/// not parse is left to the executor, which reports the syntax error properly.
-fn is_mutation(request: &Request) -> bool {
-    let Ok(document) = parse_query(&request.query) else {
-        return false;
-    };
-    let name = request.operation_name.as_deref();
+/// True when the operation that would run is a mutation or subscription.
+fn is_mutation(document: &ExecutableDocument, name: Option<&str>) -> bool {
     document
         .operations
         .iter()
@@ -212,11 +214,15 @@ async fn execute(
     client: Option<ClientAddr>,
 ) -> Response {
     let (ran, body) = run_one(gql, request, headers, client).await;
-    let status = match (media, ran) {
+    bytes_response(status_of(media, ran), media, body)
+}
+
+/// A request refused before execution is a 400 under `application/graphql-response+json`.
+fn status_of(media: MediaType, ran: bool) -> StatusCode {
+    match (media, ran) {
         (MediaType::GraphQlResponse, false) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
-    };
-    bytes_response(status, media, body)
+    }
 }
 
 async fn execute_batch(
@@ -244,6 +250,18 @@ async fn run_one(
     headers: &HeaderMap,
     client: Option<ClientAddr>,
 ) -> (bool, Vec<u8>) {
+    let prepared = gql.limits.prepare(&request.query, &request.variables);
+    run_prepared(gql, request, prepared, headers, client).await
+}
+
+/// Runs one operation whose checks before validation ([`QueryLimits::prepare`]) are done.
+async fn run_prepared(
+    gql: &GraphQlState,
+    request: Request,
+    prepared: ServerResult<(ExecutableDocument, Option<Arc<Cached>>)>,
+    headers: &HeaderMap,
+    client: Option<ClientAddr>,
+) -> (bool, Vec<u8>) {
     let context = |request: Request| {
         let request = request
             .data(Auth::new(authorization(headers)))
@@ -255,7 +273,7 @@ async fn run_one(
     };
     // The executing schema gets a checked document; anything refused before execution, here or
     // there, is answered by the explaining schema, with the refusal's code (schema.rs).
-    let response = match gql.limits.prepare(&request.query, &request.variables) {
+    let response = match prepared {
         Ok((document, cached)) => {
             let retry = replay(&request);
             let key = validation_key(request.operation_name.as_deref(), &request.variables);
@@ -280,7 +298,7 @@ async fn run_one(
                 response
             }
         }
-        Err(_) => gql.schemas.explainer.execute(context(request)).await,
+        Err(error) => async_graphql::Response::from_errors(vec![error]),
     };
     let ran = executed(&response);
     // The common case is encoded straight to bytes; only request errors are reshaped.

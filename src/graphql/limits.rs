@@ -10,20 +10,28 @@
 //! request in every extension's hook): the HTTP handler makes the checks that come before
 //! validation itself ([`QueryLimits::prepare`]), and the executing schema refuses documents
 //! over the depth or complexity limits with async-graphql's own uncoded errors. A request
-//! refused before execution is then put to a second schema that has [`QueryLimits`] as its
+//! refused by validation is then put to a second schema that has [`QueryLimits`] as its
 //! extension, whose answer (coded, with the numbers) is the one sent.
+//!
+//! Every check before validation is linear in the query's size, and no recursive code sees a
+//! document before they pass: the bracket nesting of the text is scanned before parsing
+//! (`nesting.rs`), and the parsed document is measured with each fragment counted once
+//! (`shape.rs`) before anything walks it per spread, async-graphql's validation included.
 
-use std::{collections::HashSet, sync::Arc};
+use std::sync::Arc;
 
-use super::doc_cache::{Cached, DocumentCache};
+use super::{
+    doc_cache::{Cached, DocumentCache},
+    nesting::{self, MAX_NESTING},
+    shape::{self, Shape},
+};
 
 use async_graphql::{
     Request, ServerError, ServerResult, ValidationResult, Variables,
     extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-        NextValidation,
+        Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextValidation,
     },
-    parser::types::{ExecutableDocument, Selection, SelectionSet},
+    parser::types::ExecutableDocument,
 };
 
 /// The limits, and the cache of parsed documents the checks share.
@@ -78,7 +86,10 @@ impl QueryLimits {
         self.check_size(query)?;
         let (document, cached) = match self.cache.get(query) {
             Some(cached) => (cached.document.clone(), Some(cached)),
-            None => (async_graphql::parser::parse_query(query)?, None),
+            None => {
+                check_nesting(query)?;
+                (async_graphql::parser::parse_query(query)?, None)
+            }
         };
         self.check_document(&document, variables)?;
         Ok((document, cached))
@@ -109,33 +120,92 @@ impl QueryLimits {
         Ok(())
     }
 
+    /// The checks on a parsed document: the required variables, then its measure
+    /// (`shape.rs`), taken before anything walks it per fragment spread.
     fn check_document(
         &self,
         document: &ExecutableDocument,
         variables: &Variables,
     ) -> ServerResult<()> {
         super::variables::check_required(document, variables)?;
-        let aliases = count_aliases(document, self.max_aliases);
-        if aliases > self.max_aliases {
+        let shape = shape::measure(document).map_err(|cycle| {
+            let message = format!(
+                "The fragment `{}` spreads itself, directly or through other fragments.",
+                cycle.fragment
+            );
+            request_error("GRAPHQL_VALIDATION_FAILED", message, Some(cycle.pos))
+        })?;
+        self.check_shape(&shape)
+    }
+
+    fn check_shape(&self, shape: &Shape) -> ServerResult<()> {
+        if shape.aliases > self.max_aliases as u64 {
             return Err(refuse(
                 "TOO_MANY_ALIASES",
                 format!(
-                    "The query uses more than {} aliases (the limit).",
-                    self.max_aliases
+                    "The query uses {} aliases (fragments count each time they are spread); the limit is {}.",
+                    shape.aliases, self.max_aliases
                 ),
             ));
         }
-        let roots = max_root_fields(document);
-        if roots > self.max_root_fields {
+        if shape.root_fields > self.max_root_fields as u64 {
             return Err(refuse(
                 "TOO_MANY_ROOT_FIELDS",
                 format!(
-                    "An operation selects {roots} root fields; the limit is {}.",
-                    self.max_root_fields
+                    "An operation selects {} root fields; the limit is {}.",
+                    shape.root_fields, self.max_root_fields
+                ),
+            ));
+        }
+        if shape.nesting > MAX_NESTING as u64 {
+            return Err(refuse(
+                "QUERY_TOO_DEEP",
+                format!(
+                    "The query nests {} selections deep through its fragments; the limit is {MAX_NESTING}.",
+                    shape.nesting
+                ),
+            ));
+        }
+        if shape.fields > self.max_complexity as u64 {
+            return Err(refuse(
+                "QUERY_TOO_COMPLEX",
+                format!(
+                    "The query selects {} fields (fragments count each time they are spread); the limit is {}.",
+                    shape.fields, self.max_complexity
+                ),
+            ));
+        }
+        if shape.visits > self.max_visits() {
+            return Err(refuse(
+                "QUERY_TOO_COMPLEX",
+                format!(
+                    "The document expands to {} selections, its fragment definitions included; the limit is {}.",
+                    shape.visits,
+                    self.max_visits()
                 ),
             ));
         }
         Ok(())
+    }
+
+    /// How many selections validation may visit: ten per unit of complexity allowed, so a
+    /// document of fragments that the operations themselves use never comes near it.
+    fn max_visits(&self) -> u64 {
+        (self.max_complexity.max(100) as u64).saturating_mul(10)
+    }
+}
+
+/// Refuses a text that opens more brackets at once than any recursive code may meet.
+fn check_nesting(query: &str) -> ServerResult<()> {
+    match nesting::deepest(query, MAX_NESTING) {
+        None => Ok(()),
+        Some(offset) => Err(request_error(
+            "QUERY_TOO_DEEP",
+            format!(
+                "The query nests brackets more than {MAX_NESTING} levels deep (at byte {offset})."
+            ),
+            None,
+        )),
     }
 }
 
@@ -149,22 +219,12 @@ impl Extension for QueryLimits {
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        self.check_size(&request.query)?;
+        // Parsed and measured here, before async-graphql's own parse step, which walks the
+        // document per fragment spread (its recursion-depth check) as soon as it has one.
+        let (document, _) = self.prepare(&request.query, &request.variables)?;
+        let mut request = request;
+        request.set_parsed_query(document);
         next.run(ctx, request).await
-    }
-
-    /// Parses afresh: this schema only sees refused requests, and the cache is for documents
-    /// that run ([`Self::prepare`]).
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        self.check_document(&document, variables)?;
-        Ok(document)
     }
 
     async fn validation(
@@ -193,98 +253,4 @@ impl Extension for QueryLimits {
         }
         Ok(result)
     }
-}
-
-/// Aliases as executed: a fragment counts each time it is spread. Stops early past `limit`;
-/// fragment cycles (reported later by validation) are not followed twice on one path.
-fn count_aliases(document: &ExecutableDocument, limit: usize) -> usize {
-    let mut count = 0;
-    for (_, operation) in document.operations.iter() {
-        let mut path = HashSet::new();
-        walk(
-            document,
-            &operation.node.selection_set.node,
-            &mut path,
-            &mut count,
-            limit,
-        );
-    }
-    count
-}
-
-fn walk<'a>(
-    document: &'a ExecutableDocument,
-    set: &'a SelectionSet,
-    path: &mut HashSet<&'a str>,
-    count: &mut usize,
-    limit: usize,
-) {
-    for item in &set.items {
-        if *count > limit {
-            return;
-        }
-        match &item.node {
-            Selection::Field(field) => {
-                *count += usize::from(field.node.alias.is_some());
-                walk(document, &field.node.selection_set.node, path, count, limit);
-            }
-            Selection::InlineFragment(inline) => {
-                walk(
-                    document,
-                    &inline.node.selection_set.node,
-                    path,
-                    count,
-                    limit,
-                );
-            }
-            Selection::FragmentSpread(spread) => {
-                let name = spread.node.fragment_name.node.as_str();
-                let Some(fragment) = document.fragments.get(name) else {
-                    continue;
-                };
-                if path.insert(name) {
-                    walk(
-                        document,
-                        &fragment.node.selection_set.node,
-                        path,
-                        count,
-                        limit,
-                    );
-                    path.remove(name);
-                }
-            }
-        }
-    }
-}
-
-/// The most root fields any operation of the document selects (fragments at the root expanded
-/// one level, which is all a root selection can usefully nest).
-fn max_root_fields(document: &ExecutableDocument) -> usize {
-    document
-        .operations
-        .iter()
-        .map(|(_, op)| root_fields(document, &op.node.selection_set.node, 0))
-        .max()
-        .unwrap_or(0)
-}
-
-fn root_fields(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> usize {
-    if depth > 3 {
-        return 0;
-    }
-    set.items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(_) => 1,
-            Selection::InlineFragment(inline) => {
-                root_fields(document, &inline.node.selection_set.node, depth + 1)
-            }
-            Selection::FragmentSpread(spread) => document
-                .fragments
-                .get(spread.node.fragment_name.node.as_str())
-                .map_or(0, |f| {
-                    root_fields(document, &f.node.selection_set.node, depth + 1)
-                }),
-        })
-        .sum()
 }

@@ -9,9 +9,11 @@ pub mod handler;
 pub mod limits;
 pub mod loaders;
 pub mod media;
+pub mod nesting;
 pub mod recipe;
 pub mod recipe_input;
 pub mod schema;
+pub mod shape;
 pub mod user;
 pub mod variables;
 

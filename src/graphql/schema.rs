@@ -14,6 +14,7 @@ use super::{
     auth::AuthMutation,
     doc_cache::DocumentCache,
     limits::QueryLimits,
+    nesting::MAX_NESTING,
     recipe::{RecipeMutation, RecipeQuery},
     user::UserQuery,
 };
@@ -92,6 +93,9 @@ fn configured(
     mut builder: SchemaBuilder<Query, Mutation, EmptySubscription>,
     limits: &Limits,
 ) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    // Its own check of selection nesting (32 by default, uncoded) never fires before ours:
+    // `QueryLimits` refuses deeper documents with QUERY_TOO_DEEP first.
+    builder = builder.limit_recursive_depth(MAX_NESTING);
     if let Some(max) = limits.max_directives {
         builder = builder.limit_directives(max);
     }

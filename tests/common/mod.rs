@@ -8,6 +8,7 @@
 //! and Redis prefix), for tests of what instances share.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod jwt;
 pub mod proxy;
 
@@ -57,6 +58,17 @@ pub async fn spawn_app_without_redis() -> TestApp {
 }
 
 async fn spawn(extra: &[&str], redis_if_available: bool) -> TestApp {
+    let (args, dir) = test_args(extra, redis_if_available).await;
+    spawn_app_from(args, dir).await
+}
+
+/// The arguments of a test server: a fresh database in (or named beside) the returned
+/// directory, a random secret, Redis under a prefix of its own when `TEST_REDIS_URL` is set
+/// and `redis_if_available`, then `extra`.
+pub async fn test_args(
+    extra: &[&str],
+    redis_if_available: bool,
+) -> (Vec<String>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database(&dir).await;
     let secret = format!("test-secret-{}", uuid::Uuid::new_v4().simple());
@@ -76,7 +88,7 @@ async fn spawn(extra: &[&str], redis_if_available: bool) -> TestApp {
         args.push(format!("--redis-key-prefix={prefix}"));
     }
     args.extend(extra.iter().map(|s| s.to_string()));
-    spawn_app_from(args, dir).await
+    (args, dir)
 }
 
 /// Starts a server from exactly these arguments (for tests that must not get the defaults, such

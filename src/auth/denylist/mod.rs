@@ -13,6 +13,7 @@
 //! Either way a token is refused when the store cannot be asked: errors propagate, they never
 //! read as "not revoked".
 
+pub mod acks;
 mod cached;
 mod redis_store;
 mod sql_store;

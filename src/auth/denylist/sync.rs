@@ -1,6 +1,7 @@
 //! Keeps a [`RevokedSet`] in step with the Redis denylist: subscribe to the revocation channel,
 //! reload every key with SCAN (so nothing revoked before the subscription is missed), and only
-//! then trust the set. Any failure (the connection closes, a ping goes unanswered, a message
+//! then trust the set. Every announcement applied is answered to the instance that made it,
+//! and the answers to this instance's own are passed to its [`Acks`]. Any failure (the connection closes, a ping goes unanswered, a message
 //! cannot be read) distrusts the set at once, so the guard asks Redis directly, and the loop
 //! starts over after a pause. A silent network failure is noticed within about
 //! `HEARTBEAT + TIMEOUT`.
@@ -13,7 +14,8 @@ use tokio::time::timeout;
 
 use super::{
     BackgroundTask, Revocable, RevokedSet,
-    redis_store::{channel, key_prefix, parse_message},
+    acks::Acks,
+    redis_store::{ack_channel, channel, key_prefix, parse_message},
 };
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -23,17 +25,20 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 
 type SyncError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Follows the denylist under `prefix` into `set` until the handle is dropped.
-pub fn spawn(
-    client: redis::Client,
-    conn: ConnectionManager,
-    prefix: String,
-    set: Arc<RevokedSet>,
-) -> BackgroundTask {
+/// What one instance follows: its copy, and the answers to its own revocations.
+pub struct Follower {
+    pub prefix: String,
+    pub set: Arc<RevokedSet>,
+    pub acks: Arc<Acks>,
+}
+
+/// Follows the denylist under `follower.prefix` into its set until the handle is dropped.
+pub fn spawn(client: redis::Client, conn: ConnectionManager, follower: Follower) -> BackgroundTask {
     BackgroundTask::spawn(async move {
+        let set = &follower.set;
         let mut pause = RETRY_FIRST;
         loop {
-            let Err(error) = follow(&client, conn.clone(), &prefix, &set).await;
+            let Err(error) = follow(&client, conn.clone(), &follower).await;
             if set.is_trusted() {
                 pause = RETRY_FIRST; // It had worked: retry soon.
             }
@@ -53,12 +58,13 @@ pub fn spawn(
 async fn follow(
     client: &redis::Client,
     mut conn: ConnectionManager,
-    prefix: &str,
-    set: &RevokedSet,
+    follower: &Follower,
 ) -> Result<Infallible, SyncError> {
+    let Follower { prefix, set, acks } = follower;
+    let answers = ack_channel(prefix, acks.instance());
     let pubsub = timeout(TIMEOUT, client.get_async_pubsub()).await??;
     let (mut sink, mut messages) = pubsub.split();
-    timeout(TIMEOUT, sink.subscribe(channel(prefix))).await??;
+    timeout(TIMEOUT, sink.subscribe(&[channel(prefix), answers.clone()])).await??;
     set.insert(&reload(&mut conn, prefix).await?);
     set.set_trusted(true);
     tracing::info!(entries = set.len(), "denylist copy in step with Redis");
@@ -68,7 +74,17 @@ async fn follow(
             message = messages.next() => {
                 let message = message.ok_or("the subscription was closed")?;
                 let text: String = message.get_payload()?;
-                set.insert(&parse_message(&text).ok_or("an unreadable revocation message")?);
+                if message.get_channel_name() == answers {
+                    acks.heard(text.parse().map_err(|_| "an unreadable answer")?);
+                    continue;
+                }
+                let announced = parse_message(&text).ok_or("an unreadable revocation message")?;
+                set.insert(&announced.entries);
+                if let Some((instance, seq)) = announced.reply_to {
+                    let mut answer = redis::cmd("PUBLISH");
+                    answer.arg(ack_channel(prefix, instance)).arg(seq);
+                    timeout(TIMEOUT, answer.query_async::<()>(&mut conn)).await??;
+                }
             }
             _ = heartbeat.tick() => {
                 timeout(TIMEOUT, sink.ping::<redis::Value>()).await??;

@@ -1,0 +1,143 @@
+//! The real `smilecook` binary in a process of its own, for tests where a crash or a stall is
+//! the failure: a stack overflow aborts the process, which an in-process server would take
+//! the test runner down with, and a runtime worker stuck in a loop shows as a `/health` that
+//! does not answer.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use serde_json::Value;
+
+/// A running binary on a fresh database (see [`super::test_args`]); killed when dropped.
+pub struct Binary {
+    pub addr: String,
+    pub client: reqwest::Client,
+    child: Child,
+    args: Vec<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Binary {
+    /// Starts the binary with the test defaults and `extra`, and waits until it listens.
+    pub async fn start(extra: &[&str]) -> Binary {
+        let (args, dir) = super::test_args(extra, true).await;
+        let mut binary = Self::start_from(args);
+        binary._dir = Some(dir);
+        binary
+    }
+
+    /// Another process of the same deployment: the same database, secret and Redis prefix.
+    pub fn sibling(&self) -> Binary {
+        Self::start_from(self.args.clone())
+    }
+
+    fn start_from(args: Vec<String>) -> Binary {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smilecook"))
+            .args(&args[1..])
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        // Reads the log to the end, so that the pipe never fills and blocks the server.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("listening on http://") {
+                    let url = &line[at + "listening on ".len()..];
+                    let _ = tx.send(url.trim_end_matches("/graphql").to_owned());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the binary says where it listens");
+        Binary {
+            addr,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            child,
+            args,
+            _dir: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.addr)
+    }
+
+    /// Panics unless the process is still running and `/health` answers within `within`.
+    pub async fn assert_alive(&mut self, within: Duration) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("the server process exited: {status}");
+        }
+        let health = self.client.get(self.url("/health")).timeout(within).send();
+        let response = health.await.unwrap_or_else(|e| {
+            let exited = self.child.try_wait().ok().flatten();
+            panic!("/health did not answer within {within:?}: {e} (process exit: {exited:?})")
+        });
+        assert_eq!(response.status(), 200);
+    }
+
+    /// POSTs `body` as JSON; returns the status and the JSON answer.
+    pub async fn post_json(&self, body: &Value) -> (u16, Value) {
+        let request = self.client.post(self.url("/graphql")).json(body);
+        answer(request).await
+    }
+
+    /// Runs the named operation from `document`, with a bearer token if any; the JSON answer.
+    pub async fn op(
+        &self,
+        document: &str,
+        name: &str,
+        variables: Value,
+        token: Option<&str>,
+    ) -> Value {
+        let body =
+            serde_json::json!({ "query": document, "operationName": name, "variables": variables });
+        let mut request = self.client.post(self.url("/graphql")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        answer(request).await.1
+    }
+
+    /// POSTs raw bytes as `application/json`.
+    pub async fn post_raw(&self, body: Vec<u8>) -> (u16, Value) {
+        let request = self
+            .client
+            .post(self.url("/graphql"))
+            .header("content-type", "application/json")
+            .body(body);
+        answer(request).await
+    }
+
+    /// GETs `/graphql` with these URL parameters.
+    pub async fn get(&self, params: &[(&str, &str)]) -> (u16, Value) {
+        let request = self.client.get(self.url("/graphql")).query(params);
+        answer(request).await
+    }
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

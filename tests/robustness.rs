@@ -1,0 +1,249 @@
+//! Hostile documents against the real binary on its default limits: no request may crash the
+//! process or stall it. Each test sends its shapes and then checks that the same process still
+//! answers `/health` promptly (a crash or a stall is the failure; the generous time bounds only
+//! tell a stall from a slow machine).
+
+mod common;
+
+use std::time::Duration;
+
+use common::binary::Binary;
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+/// The default `MAX_QUERY_BYTES`.
+const MAX_QUERY_BYTES: usize = 16 * 1024;
+/// Long enough for any honest answer on a busy machine; a stall takes minutes to days.
+const PROMPTLY: Duration = Duration::from_secs(10);
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+}
+
+/// Documents that nest one construct `depth` times, one per recursive rule of the grammar.
+fn nested(shape: &str, depth: usize) -> String {
+    let open = |o: &str, c: &str| (o.repeat(depth), c.repeat(depth));
+    match shape {
+        "list value" => {
+            let (o, c) = open("[", "]");
+            format!("{{ recipe(id: {o}1{c}) {{ id }} }}")
+        }
+        "object value" => {
+            let (o, c) = open("{a: ", "}");
+            format!("mutation {{ createRecipe(input: {o}1{c}) {{ id }} }}")
+        }
+        "variable type" => {
+            let (o, c) = open("[", "]");
+            format!("query($v: {o}Int{c}) {{ __typename }}")
+        }
+        "variable default" => {
+            let (o, c) = open("[", "]");
+            format!("query($v: Int = {o}1{c}) {{ __typename }}")
+        }
+        "selection set" => {
+            let (o, c) = open("a { ", " }");
+            format!("{{ {o}b{c} }}")
+        }
+        "inline fragment" => {
+            let (o, c) = open("... on Query { ", " }");
+            format!("{{ {o}__typename{c} }}")
+        }
+        "directive argument" => {
+            let (o, c) = open("[", "]");
+            format!("{{ __typename @skip(if: {o}true{c}) }}")
+        }
+        "mutation over GET" => {
+            let (o, c) = open("[", "]");
+            format!("mutation {{ deleteRecipe(id: {o}1{c}) }}")
+        }
+        _ => unreachable!("{shape}"),
+    }
+}
+
+const SHAPES: [&str; 8] = [
+    "list value",
+    "object value",
+    "variable type",
+    "variable default",
+    "selection set",
+    "inline fragment",
+    "directive argument",
+    "mutation over GET",
+];
+
+/// 1, 2, 4, ... and the deepest that fits the query size limit.
+fn depths(shape: &str) -> Vec<usize> {
+    let fits = |d| nested(shape, d).len() <= MAX_QUERY_BYTES;
+    let mut depths: Vec<usize> = (0..).map(|i| 1 << i).take_while(|&d| fits(d)).collect();
+    let deepest = (1..=MAX_QUERY_BYTES).rev().find(|&d| fits(d)).unwrap_or(1);
+    depths.push(deepest);
+    depths
+}
+
+#[tokio::test]
+async fn documents_nested_to_the_size_limit_get_coded_answers_and_the_process_lives_on() {
+    let mut server = Binary::start(&[]).await;
+    for shape in SHAPES {
+        for depth in depths(shape) {
+            let query = nested(shape, depth);
+            let (post, body) = server.post_json(&json!({ "query": query })).await;
+            let (get, got) = server.get(&[("query", &query)]).await;
+            for (status, body) in [(post, &body), (get, &got)] {
+                assert!(
+                    status < 500 && (body["errors"].is_array() || body["data"].is_object()),
+                    "{shape} at depth {depth}: {status} {body}"
+                );
+                if !body["errors"].is_null() {
+                    assert_ne!(code(body), "", "{shape} at depth {depth}: uncoded {body}");
+                }
+            }
+            if depth > 64 {
+                assert_eq!(code(&body), "QUERY_TOO_DEEP", "{shape} at {depth}: {body}");
+                assert_eq!(code(&got), "QUERY_TOO_DEEP", "{shape} at {depth}: {got}");
+            }
+        }
+        server.assert_alive(PROMPTLY).await;
+    }
+}
+
+/// JSON nested `depth` times: `[[[...0...]]]`.
+fn deep_json(depth: usize) -> String {
+    format!("{}0{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+#[tokio::test]
+async fn json_nested_10000_deep_in_any_part_of_a_request_is_refused_and_the_process_lives_on() {
+    let mut server = Binary::start(&[]).await;
+    let deep = deep_json(10_000);
+    let query = r#"query($v: String) { __typename }"#;
+    let bodies = [
+        format!(r#"{{"query": "{{ __typename }}", "variables": {{"v": {deep}}}}}"#),
+        format!(r#"{{"query": "{{ __typename }}", "extensions": {{"e": {deep}}}}}"#),
+        format!(r#"{{"query": {deep}}}"#),
+        deep.clone(),
+    ];
+    for body in bodies {
+        let (status, answer) = server.post_raw(body.into_bytes()).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(code(&answer), "BAD_REQUEST", "{answer}");
+    }
+    for param in ["variables", "extensions"] {
+        let (status, answer) = server.get(&[("query", query), (param, &deep)]).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(code(&answer), "BAD_REQUEST", "{answer}");
+    }
+    server.assert_alive(PROMPTLY).await;
+}
+
+/// `F0` spreads `F1` twice, `F1` spreads `F2` twice, ...: 2^`levels` paths to `leaf`.
+fn doubling(levels: usize, operation: &str, leaf: &str) -> String {
+    let mut doc = operation.to_owned();
+    for i in 0..levels {
+        doc += &format!(" fragment F{i} on Query {{ ...F{} ...F{} }}", i + 1, i + 1);
+    }
+    doc + &format!(" fragment F{levels} on Query {{ {leaf} }}")
+}
+
+#[tokio::test]
+async fn a_document_with_2_to_the_40_paths_is_refused_at_once_while_health_stays_fast() {
+    let mut server = Binary::start(&[]).await;
+    let documents = [
+        doubling(40, "{ ...F0 }", "a: __typename"),
+        doubling(40, "{ ...F0 }", "__typename"),
+        doubling(40, "{ me { ...F0 } }", "__typename"),
+        // Unused: async-graphql's validation walks every fragment definition too.
+        doubling(40, "{ __typename }", "__typename"),
+    ];
+    for document in &documents {
+        assert!(document.len() < 2048, "{} bytes", document.len());
+    }
+    // Two of each at once: one per core.
+    let requests = documents.iter().flat_map(|d| [d, d]).map(|document| {
+        let server = &server;
+        async move { server.post_json(&json!({ "query": document })).await }
+    });
+    let (answers, ()) = tokio::join!(join_all(requests), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let health = server.client.get(server.url("/health")).timeout(PROMPTLY);
+        assert!(health.send().await.is_ok(), "/health stalled");
+    });
+    for (status, body) in answers {
+        assert!(status < 500, "{body}");
+        assert!(
+            [
+                "TOO_MANY_ALIASES",
+                "TOO_MANY_ROOT_FIELDS",
+                "QUERY_TOO_COMPLEX"
+            ]
+            .contains(&code(&body)),
+            "{body}"
+        );
+    }
+    server.assert_alive(PROMPTLY).await;
+}
+
+#[tokio::test]
+async fn the_root_field_limit_holds_through_any_nesting_of_inline_fragments_and_spreads() {
+    let server = Binary::start(&[]).await;
+    // 21 root fields (the limit is 20), under the alias limit (30).
+    let fields: String = (0..21).map(|i| format!("f{i}: __typename ")).collect();
+    let inline = (0..6).fold(fields.clone(), |inner, _| {
+        format!("... on Query {{ {inner} }}")
+    });
+    let documents = [
+        format!("{{ {inline} }}"),
+        format!(
+            "{{ ...A }} fragment A on Query {{ ... on Query {{ ...B }} }} \
+             fragment B on Query {{ ... on Query {{ ...C }} }} fragment C on Query {{ {fields} }}"
+        ),
+    ];
+    for document in documents {
+        let (status, body) = server.post_json(&json!({ "query": document })).await;
+        assert_eq!(status, 200);
+        assert_eq!(code(&body), "TOO_MANY_ROOT_FIELDS", "{document}: {body}");
+    }
+}
+
+/// Each construct a client controls, repeated 1,000 times in one document, sent 25 times at
+/// once: every answer is coded and the process lives on.
+#[tokio::test]
+async fn constructs_repeated_a_thousand_times_and_sent_25_at_once_get_coded_answers() {
+    // Room for a thousand of each construct.
+    let mut server = Binary::start(&["--max-query-bytes=65536"]).await;
+    let repeat = |unit: &str, sep: &str| vec![unit; 1000].join(sep);
+    let numbered = |f: &dyn Fn(usize) -> String| (0..1000).map(f).collect::<Vec<_>>().join(" ");
+    let documents = [
+        format!("{{ {} }}", repeat("__typename", " ")),
+        format!("{{ {} }}", numbered(&|i| format!("a{i}:__typename"))),
+        format!("{{ __typename {} }}", repeat("@skip(if:false)", "")),
+        format!(
+            "{{ user(username: \"x\", {}) {{ id }} }}",
+            repeat("a: 1", ",")
+        ),
+        format!(
+            "query({}) {{ __typename }}",
+            numbered(&|i| format!("$v{i}:Int"))
+        ),
+        format!(
+            "{{ ...F0 }} {}",
+            numbered(&|i| format!("fragment F{i} on Query{{__typename}}"))
+        ),
+        numbered(&|i| format!("query Q{i}{{__typename}}")),
+        format!("{{ {} }}", repeat("...on Query{__typename}", " ")),
+        format!("{{ recipe(id: [{}]) {{ id }} }}", repeat("1", ",")),
+    ];
+    for document in &documents {
+        assert!(document.len() <= 65536, "{} bytes", document.len());
+        let body = json!({ "query": document });
+        let requests = (0..25).map(|_| server.post_json(&body));
+        for (status, body) in join_all(requests).await {
+            assert!(status < 500, "{status}: {body}");
+            if !body["errors"].is_null() {
+                assert_ne!(code(&body), "", "uncoded: {body}");
+            }
+        }
+        server.assert_alive(PROMPTLY).await;
+    }
+}
