@@ -203,14 +203,20 @@ async fn no_login_that_raced_a_password_change_works_once_the_change_has_returne
 #[tokio::test]
 async fn no_login_in_flight_during_a_logout_of_all_sessions_works_once_it_has_returned() {
     let app = slow_hashing_app().await;
+    let started = Instant::now();
+    app.login("nobody", "guess").await;
+    let check = started.elapsed();
     for round in 0..3 {
         let user = app.user(&format!("bob{round}")).await;
+        // As many database connections open as there will be logins, so that each login reads
+        // the account at once (opening a PostgreSQL connection can take longer than the wait).
+        join_all((0..4).map(|_| app.login("nobody", "guess"))).await;
         let logout = app.logout(&user.access, true);
 
         // Every login has read the account before the logout starts, and checks the password
         // long after it has returned.
         let at_once = [Duration::ZERO; 4];
-        let later = Duration::from_millis(50);
+        let later = check / 2;
         let (tokens, in_flight) = logins_racing(&app, &user, &at_once, logout, later).await;
 
         assert!(in_flight, "a login returned before the logout did");
