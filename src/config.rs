@@ -108,7 +108,8 @@ pub struct Config {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Deepest selection nesting an operation may have.
+    /// Deepest nesting of data fields an operation may have (introspection has bounds of its
+    /// own, so that every common tool's introspection query passes).
     #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 12)]
     pub max_query_depth: usize,
 

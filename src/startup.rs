@@ -177,10 +177,14 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
         max_batch: config.max_batch,
         trust_forwarded_for: config.trust_forwarded_for,
     };
-    let router = Router::new()
+    let graphiql = gql.graphiql;
+    let mut router = Router::new()
         .route("/graphql", get(handler::get).post(handler::post))
         .route("/health", get(move || http::health(Arc::clone(&denylist))))
         .with_state(gql);
+    if graphiql {
+        router = router.merge(crate::graphiql::routes());
+    }
     http::with_layers(router, &config)
 }
 

@@ -60,7 +60,7 @@ async fn the_health_check_answers_200() {
 }
 
 #[tokio::test]
-async fn browsers_get_graphiql_on_get() {
+async fn browsers_get_graphiql_whole_from_the_server_itself() {
     let app = spawn_app().await;
 
     let response = app
@@ -73,7 +73,60 @@ async fn browsers_get_graphiql_on_get() {
 
     assert_eq!(response.status(), 200);
     assert!(content_type(&response).starts_with("text/html"));
-    assert!(response.text().await.unwrap().contains("graphiql"));
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(policy.contains("default-src 'none'") && policy.contains("script-src 'self'"));
+    assert!(!policy.contains("http"), "another origin allowed: {policy}");
+    let page = response.text().await.unwrap();
+    assert!(
+        !page.contains("http"),
+        "an address outside the server: {page}"
+    );
+    let assets: Vec<&str> = page
+        .split('"')
+        .filter(|s| s.starts_with("/graphiql/"))
+        .collect();
+    assert_eq!(assets.len(), 6, "{page}");
+    for asset in assets {
+        let response = app.client.get(app.url(asset)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        let kind = if asset.ends_with(".js") {
+            "text/javascript"
+        } else {
+            "text/css"
+        };
+        assert!(content_type(&response).starts_with(kind), "{asset}");
+        assert!(
+            response.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+        assert!(!response.bytes().await.unwrap().is_empty(), "{asset}");
+    }
+}
+
+#[tokio::test]
+async fn with_introspection_off_there_is_no_graphiql() {
+    let app = common::spawn_app_with(&["--introspection=false"]).await;
+
+    let page = app
+        .client
+        .get(app.url("/graphql"))
+        .header(ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    let asset = app
+        .client
+        .get(app.url("/graphiql/start-1.js"))
+        .send()
+        .await
+        .unwrap();
+
+    assert!(!content_type(&page).starts_with("text/html"));
+    assert_eq!(asset.status(), 404);
 }
 
 #[tokio::test]

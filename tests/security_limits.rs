@@ -35,8 +35,8 @@ fn aliases(n: usize) -> String {
 async fn a_query_deeper_than_the_limit_is_refused_with_query_too_deep() {
     let app = spawn_app_with(&["--max-query-depth=2"]).await;
 
-    let (ok_status, ok) = send(&app, "{ __schema { description } }").await;
-    let (status, body) = send(&app, "{ __schema { queryType { name } } }").await;
+    let (ok_status, ok) = send(&app, "{ me { id } }").await;
+    let (status, body) = send(&app, "{ me { recipes { totalCount } } }").await;
 
     assert_eq!(ok_status, StatusCode::OK, "{ok}");
     assert_eq!(status, StatusCode::BAD_REQUEST);

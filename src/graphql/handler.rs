@@ -16,7 +16,6 @@ use std::{
 
 use async_graphql::{
     BatchRequest, Request, ServerResult, Variables,
-    http::GraphiQLSource,
     parser::types::{ExecutableDocument, OperationType},
 };
 use axum::{
@@ -24,7 +23,7 @@ use axum::{
     body::Bytes,
     extract::{ConnectInfo, Query, State, rejection::BytesRejection},
     http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -82,7 +81,7 @@ pub async fn get(
         );
     };
     if params.query.is_none() && wants_html && gql.graphiql {
-        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+        return crate::graphiql::page("/graphql");
     }
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();

@@ -40,8 +40,11 @@ pub struct QueryLimits {
     pub max_query_bytes: usize,
     pub max_aliases: usize,
     pub max_root_fields: usize,
+    /// The deepest nesting of data fields; introspection has its own bounds instead.
     pub max_depth: usize,
     pub max_complexity: usize,
+    /// Whether `__schema` and `__type` may be asked for.
+    pub introspection: bool,
     /// Parsed documents by their text.
     pub cache: DocumentCache,
 }
@@ -166,6 +169,16 @@ impl QueryLimits {
                 ),
             ));
         }
+        if shape.depth > self.max_depth as u64 {
+            return Err(refuse(
+                "QUERY_TOO_DEEP",
+                format!(
+                    "The query is nested {} levels deep; the limit is {}.",
+                    shape.depth, self.max_depth
+                ),
+            ));
+        }
+        self.check_introspection(shape)?;
         if shape.fields > self.max_complexity as u64 {
             return Err(refuse(
                 "QUERY_TOO_COMPLEX",
@@ -188,12 +201,62 @@ impl QueryLimits {
         Ok(())
     }
 
+    /// Introspection is exempt from the depth limit, which the standard introspection query
+    /// of graphql-js (what GraphiQL, codegen and schema tools send) passes by three levels,
+    /// and bounded by what makes its answers large instead: lists of the schema's parts nested
+    /// in each other, and repeated `__schema` and `__type` fields. `ofType` chains are long
+    /// but linear.
+    fn check_introspection(&self, shape: &Shape) -> ServerResult<()> {
+        if shape.introspection_fields > 0 && !self.introspection {
+            return Err(refuse(
+                "INTROSPECTION_DISABLED",
+                "Introspection (`__schema`, `__type`) is disabled on this server.".into(),
+            ));
+        }
+        let bounds = [
+            (
+                shape.introspection_fields,
+                INTROSPECTION_FIELDS,
+                "`__schema` and `__type` fields",
+                "QUERY_TOO_COMPLEX",
+            ),
+            (
+                shape.introspection_lists,
+                INTROSPECTION_LISTS,
+                "introspection lists nested in each other",
+                "QUERY_TOO_COMPLEX",
+            ),
+            (
+                shape.of_type_chain,
+                OF_TYPE_CHAIN,
+                "nested `ofType` fields",
+                "QUERY_TOO_DEEP",
+            ),
+        ];
+        for (found, limit, what, code) in bounds {
+            if found > limit {
+                return Err(refuse(
+                    code,
+                    format!("The query has {found} {what}; the limit is {limit}."),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// How many selections validation may visit: ten per unit of complexity allowed, so a
     /// document of fragments that the operations themselves use never comes near it.
     fn max_visits(&self) -> u64 {
         (self.max_complexity.max(100) as u64).saturating_mul(10)
     }
 }
+
+/// The most `__schema` and `__type` fields an operation may have.
+const INTROSPECTION_FIELDS: u64 = 3;
+/// The most introspection lists nested on one path (`types { fields { args } }` is 3).
+const INTROSPECTION_LISTS: u64 = 3;
+/// The longest `ofType` chain (graphql-js's introspection query nests 9).
+const OF_TYPE_CHAIN: u64 = 20;
 
 /// Refuses a text that opens more brackets at once than any recursive code may meet.
 fn check_nesting(query: &str) -> ServerResult<()> {
@@ -233,15 +296,6 @@ impl Extension for QueryLimits {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let result = next.run(ctx).await?;
-        if result.depth > self.max_depth {
-            return Err(vec![refuse(
-                "QUERY_TOO_DEEP",
-                format!(
-                    "The query is nested {} levels deep; the limit is {}.",
-                    result.depth, self.max_depth
-                ),
-            )]);
-        }
         if result.complexity > self.max_complexity {
             return Err(vec![refuse(
                 "QUERY_TOO_COMPLEX",

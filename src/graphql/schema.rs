@@ -48,6 +48,7 @@ impl Limits {
                 max_root_fields: config.max_root_fields,
                 max_depth: config.max_query_depth,
                 max_complexity: config.max_query_complexity,
+                introspection: config.introspection(),
                 cache: DocumentCache::default(),
             },
             max_directives: config.max_directives_per_field,
@@ -60,11 +61,12 @@ impl Limits {
 /// The executing schemas and the explaining one.
 #[derive(Clone)]
 pub struct Schemas {
-    /// Runs every request. No extensions; over-deep or over-complex documents are refused
-    /// with async-graphql's uncoded errors (and then explained by `explainer`).
+    /// Runs every request. No extensions; over-complex documents are refused with
+    /// async-graphql's uncoded error (and then explained by `explainer`); depth, like every
+    /// check before validation, is checked by `QueryLimits::prepare` first.
     pub executor: AppSchema,
-    /// The executor again, validating in async-graphql's `Fast` mode (fragment cycles, depth
-    /// and complexity only), for a request whose document passed full validation with the
+    /// The executor again, validating in async-graphql's `Fast` mode (fragment cycles and
+    /// complexity only), for a request whose document passed full validation with the
     /// same operation and variables before (doc_cache.rs).
     pub revalidator: AppSchema,
     /// Answers the requests `executor` refuses before execution, with coded errors.
@@ -74,7 +76,6 @@ pub struct Schemas {
 pub fn build_schemas(state: AppState, limits: &Limits) -> Schemas {
     let executing = || {
         configured(builder().data(state.clone()), limits)
-            .limit_depth(limits.query.max_depth)
             .limit_complexity(limits.query.max_complexity)
     };
     let executor = executing().finish();
@@ -108,9 +109,11 @@ fn configured(
     builder
 }
 
-/// The schema in SDL, as `schema.graphql` holds it.
+/// The schema in SDL, as `schema.graphql` holds it: everything introspection describes,
+/// `@specifiedBy` included.
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    let options = async_graphql::SDLExportOptions::new().include_specified_by();
+    builder().finish().sdl_with_options(options)
 }
 
 fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {

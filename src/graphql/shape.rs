@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use async_graphql::{
     Pos, Positioned,
-    parser::types::{ExecutableDocument, Selection, SelectionSet},
+    parser::types::{ExecutableDocument, Field, Selection, SelectionSet},
 };
 
 /// A document's counts, as execution and async-graphql's validation would meet them.
@@ -36,6 +36,41 @@ pub struct Shape {
     pub visits: u64,
     /// The longest chain of nested selections, through spreads.
     pub nesting: u64,
+    /// The deepest nesting of fields outside introspection, as async-graphql counts depth
+    /// (`{ me { id } }` is 2); an introspection field (`__schema`, `__type`) counts one.
+    pub depth: u64,
+    /// `__schema` and `__type` fields, a fragment's counted each time it is spread.
+    pub introspection_fields: u64,
+    /// The most introspection lists (`types`, `fields`, `args`, ...) nested on one path: each
+    /// multiplies the answer by the size of a list of the schema.
+    pub introspection_lists: u64,
+    /// The longest chain of nested `ofType` fields.
+    pub of_type_chain: u64,
+}
+
+/// The fields of the introspection types that answer lists of the schema's parts.
+const INTROSPECTION_LISTS: [&str; 8] = [
+    "types",
+    "directives",
+    "fields",
+    "args",
+    "inputFields",
+    "interfaces",
+    "possibleTypes",
+    "enumValues",
+];
+
+/// Whether a field named `name` on the query type starts an introspection subtree.
+pub fn is_introspection(name: &str) -> bool {
+    name == "__schema" || name == "__type"
+}
+
+/// Where a selection set is: among the data fields, or under `__schema` or `__type`, where
+/// every field belongs to an introspection type.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Within {
+    Data = 0,
+    Introspection = 1,
 }
 
 /// A fragment that spreads itself, directly or through others.
@@ -53,7 +88,14 @@ struct Counts {
     roots: u64,
     visits: u64,
     nesting: u64,
+    depth: u64,
+    introspection_fields: u64,
+    introspection_lists: u64,
+    of_type: u64,
 }
+
+/// A fragment's counts where it is spread among data fields, and under introspection.
+type Measured<'a> = HashMap<&'a str, [Counts; 2]>;
 
 /// Measures `document`; a fragment cycle is reported instead (validation would refuse it too,
 /// but after a walk that follows it).
@@ -61,14 +103,19 @@ pub fn measure(document: &ExecutableDocument) -> Result<Shape, Cycle> {
     let fragments = measure_fragments(document)?;
     let mut shape = Shape::default();
     for (_, operation) in document.operations.iter() {
-        let counts = counts(&operation.node.selection_set.node, &fragments);
+        let counts = counts(&operation.node.selection_set.node, Within::Data, &fragments);
         shape.fields = shape.fields.saturating_add(counts.fields);
         shape.aliases = shape.aliases.saturating_add(counts.aliases);
         shape.root_fields = shape.root_fields.max(counts.roots);
         shape.visits = shape.visits.saturating_add(counts.visits);
         shape.nesting = shape.nesting.max(counts.nesting);
+        shape.depth = shape.depth.max(counts.depth);
+        shape.introspection_fields =
+            (shape.introspection_fields).saturating_add(counts.introspection_fields);
+        shape.introspection_lists = shape.introspection_lists.max(counts.introspection_lists);
+        shape.of_type_chain = shape.of_type_chain.max(counts.of_type);
     }
-    for counts in fragments.values() {
+    for [counts, _] in fragments.values() {
         shape.visits = shape.visits.saturating_add(counts.visits);
         shape.nesting = shape.nesting.max(counts.nesting);
     }
@@ -76,12 +123,12 @@ pub fn measure(document: &ExecutableDocument) -> Result<Shape, Cycle> {
 }
 
 /// Every fragment's counts, each measured once after the fragments it spreads.
-fn measure_fragments(document: &ExecutableDocument) -> Result<HashMap<&str, Counts>, Cycle> {
+fn measure_fragments(document: &ExecutableDocument) -> Result<Measured<'_>, Cycle> {
     let mut measured = HashMap::with_capacity(document.fragments.len());
     for name in topological_order(document)? {
-        let fragment = &document.fragments[name];
-        let counts = counts(&fragment.node.selection_set.node, &measured);
-        measured.insert(name, counts);
+        let set = &document.fragments[name].node.selection_set.node;
+        let both = [Within::Data, Within::Introspection].map(|w| counts(set, w, &measured));
+        measured.insert(name, both);
     }
     Ok(measured)
 }
@@ -160,39 +207,74 @@ fn collect_spreads<'a>(
     }
 }
 
-/// The counts of `set`, taking each spread fragment's from `fragments` (an unknown fragment
-/// counts nothing).
-fn counts(set: &SelectionSet, fragments: &HashMap<&str, Counts>) -> Counts {
+/// The counts of `set`, found `within` data or introspection, taking each spread fragment's
+/// from `fragments` (an unknown fragment counts nothing).
+fn counts(set: &SelectionSet, within: Within, fragments: &Measured<'_>) -> Counts {
     let mut total = Counts::default();
     for item in &set.items {
-        let (inner, field, aliased, root) = match &item.node {
-            Selection::Field(field) => {
-                let inner = counts(&field.node.selection_set.node, fragments);
-                (inner, 1, field.node.alias.is_some(), 1)
-            }
+        let own = match &item.node {
+            Selection::Field(field) => field_counts(&field.node, within, fragments),
             Selection::InlineFragment(inline) => {
-                let inner = counts(&inline.node.selection_set.node, fragments);
-                (inner, 0, false, inner.roots)
+                let inner = counts(&inline.node.selection_set.node, within, fragments);
+                Counts {
+                    visits: inner.visits.saturating_add(1),
+                    nesting: inner.nesting + 1,
+                    ..inner
+                }
             }
             Selection::FragmentSpread(spread) => {
                 let name = spread.node.fragment_name.node.as_str();
-                let inner = fragments.get(name).copied().unwrap_or_default();
-                (inner, 0, false, inner.roots)
+                let inner = fragments.get(name).map(|both| both[within as usize]);
+                let inner = inner.unwrap_or_default();
+                Counts {
+                    visits: inner.visits.saturating_add(1),
+                    nesting: inner.nesting + 1,
+                    ..inner
+                }
             }
         };
-        total.fields = total
-            .fields
-            .saturating_add(inner.fields)
-            .saturating_add(field);
-        total.aliases = total
-            .aliases
-            .saturating_add(inner.aliases)
-            .saturating_add(u64::from(aliased));
-        total.roots = total.roots.saturating_add(root);
-        total.visits = total.visits.saturating_add(inner.visits).saturating_add(1);
-        total.nesting = total.nesting.max(inner.nesting.saturating_add(1));
+        total.fields = total.fields.saturating_add(own.fields);
+        total.aliases = total.aliases.saturating_add(own.aliases);
+        total.roots = total.roots.saturating_add(own.roots);
+        total.visits = total.visits.saturating_add(own.visits);
+        total.introspection_fields =
+            (total.introspection_fields).saturating_add(own.introspection_fields);
+        total.nesting = total.nesting.max(own.nesting);
+        total.depth = total.depth.max(own.depth);
+        total.introspection_lists = total.introspection_lists.max(own.introspection_lists);
+        total.of_type = total.of_type.max(own.of_type);
     }
     total
+}
+
+/// The counts of one field and what it selects.
+fn field_counts(field: &Field, within: Within, fragments: &Measured<'_>) -> Counts {
+    let name = field.name.node.as_str();
+    let starts_introspection = is_introspection(name);
+    let inner_within = match starts_introspection {
+        true => Within::Introspection,
+        false => within,
+    };
+    let inner = counts(&field.selection_set.node, inner_within, fragments);
+    let depth = match (within, starts_introspection) {
+        (Within::Introspection, _) => 0,
+        (Within::Data, true) => 1,
+        (Within::Data, false) => inner.depth.saturating_add(1),
+    };
+    let in_introspection = within == Within::Introspection;
+    Counts {
+        fields: inner.fields.saturating_add(1),
+        aliases: (inner.aliases).saturating_add(u64::from(field.alias.is_some())),
+        roots: 1,
+        visits: inner.visits.saturating_add(1),
+        nesting: inner.nesting + 1,
+        depth,
+        introspection_fields: (inner.introspection_fields)
+            .saturating_add(u64::from(starts_introspection)),
+        introspection_lists: inner.introspection_lists
+            + u64::from(in_introspection && INTROSPECTION_LISTS.contains(&name)),
+        of_type: inner.of_type + u64::from(in_introspection && name == "ofType"),
+    }
 }
 
 #[cfg(test)]
