@@ -300,3 +300,26 @@ async fn cross_origin_browsers_are_allowed_only_from_configured_origins() {
     );
     assert_eq!(allowed(&evil), None);
 }
+
+#[tokio::test]
+async fn a_document_with_thousands_of_mistakes_gets_a_hundred_errors_and_a_count_of_the_rest() {
+    let app = spawn_app().await;
+    let repeated = vec!["a: 1"; 1000].join(", ");
+
+    let (status, body) = send(
+        &app,
+        &format!("{{ user(username: \"x\", {repeated}) {{ id }} }}"),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let errors = body["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 101, "{body}");
+    let summary = errors[100]["message"].as_str().unwrap_or("");
+    let left_out: usize = summary
+        .strip_suffix(" more errors were left out.")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(left_out >= 900, "{summary}");
+    assert!(errors.iter().all(|e| e["extensions"]["code"].is_string()));
+}

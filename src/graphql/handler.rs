@@ -41,6 +41,9 @@ use crate::auth::guard::Auth;
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub IpAddr);
 
+/// The most errors a refused request is answered with (and a last one saying how many more).
+const MAX_REQUEST_ERRORS: usize = 100;
+
 #[derive(Clone)]
 pub struct GraphQlState {
     pub schemas: Schemas,
@@ -300,6 +303,15 @@ async fn run_prepared(
         Err(error) => async_graphql::Response::from_errors(vec![error]),
     };
     let ran = executed(&response);
+    let mut response = response;
+    if !ran && response.errors.len() > MAX_REQUEST_ERRORS {
+        // A 16 KiB document can hold thousands of mistakes; a megabyte of errors helps nobody.
+        let left_out = response.errors.len() - MAX_REQUEST_ERRORS;
+        response.errors.truncate(MAX_REQUEST_ERRORS);
+        let message = format!("{left_out} more errors were left out.");
+        let summary = super::limits::request_error("GRAPHQL_VALIDATION_FAILED", message, None);
+        response.errors.push(summary);
+    }
     // The common case is encoded straight to bytes; only request errors are reshaped.
     let body = match ran {
         true => serde_json::to_vec(&response),
