@@ -2,6 +2,10 @@
 //! and a stable `extensions.code` (plus `extensions.field` for input errors). Internal failures
 //! are logged with a short correlation id and reach the client as that id alone.
 //!
+//! Requests refused as a whole (by the HTTP layer, or by the checks before execution) are
+//! [`RequestError`]s: one [`Refusal`] per code, rendered into HTTP in one place
+//! (`http::problem`) and into GraphQL errors here.
+//!
 //! `AppError` deliberately does not implement `Display`: async-graphql converts any `Display`
 //! type into an error *without* extensions, so `?` would silently drop the code. Without it,
 //! the only way into a GraphQL error is the `From` impl below, which always sets the code.
@@ -142,6 +146,102 @@ pub struct Shown<'a>(pub &'a AppError);
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.0.code(), self.0.message())
+    }
+}
+
+/// Why a request was refused as a whole, before any field ran; each has its code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    BadRequest,
+    UnsupportedMediaType,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    NotAcceptable,
+    RequestTimeout,
+    ServerBusy,
+    InternalServerError,
+    QueryTooLarge,
+    TooManyAliases,
+    TooManyRootFields,
+    QueryTooDeep,
+    QueryTooComplex,
+    IntrospectionDisabled,
+    ValidationFailed,
+    BadUserInput,
+}
+
+impl Refusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::BadRequest => "BAD_REQUEST",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::NotAcceptable => "NOT_ACCEPTABLE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
+            Self::ServerBusy => "SERVER_BUSY",
+            Self::InternalServerError => "INTERNAL_SERVER_ERROR",
+            Self::QueryTooLarge => "QUERY_TOO_LARGE",
+            Self::TooManyAliases => "TOO_MANY_ALIASES",
+            Self::TooManyRootFields => "TOO_MANY_ROOT_FIELDS",
+            Self::QueryTooDeep => "QUERY_TOO_DEEP",
+            Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            Self::IntrospectionDisabled => "INTROSPECTION_DISABLED",
+            Self::ValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            Self::BadUserInput => "BAD_USER_INPUT",
+        }
+    }
+}
+
+/// A request refused as a whole, with a message that says what to change.
+#[derive(Clone, Debug)]
+pub struct RequestError {
+    pub refusal: Refusal,
+    pub message: String,
+    /// Where in the document, for a refusal about one place of it.
+    pub pos: Option<async_graphql::Pos>,
+}
+
+impl RequestError {
+    pub fn new(refusal: Refusal, message: impl Into<String>) -> Self {
+        Self {
+            refusal,
+            message: message.into(),
+            pos: None,
+        }
+    }
+
+    pub fn at(self, pos: async_graphql::Pos) -> Self {
+        Self {
+            pos: Some(pos),
+            ..self
+        }
+    }
+
+    /// A failure of the server's own: logged here with a reference, which is all the client
+    /// gets.
+    pub fn internal(what: &str) -> Self {
+        let reference = correlation_id();
+        tracing::error!(%reference, "{what}");
+        Self::new(
+            Refusal::InternalServerError,
+            format!("Internal server error. Reference: {reference}."),
+        )
+    }
+
+    /// As a GraphQL error, for a response that carries it beside others.
+    pub fn to_server_error(&self) -> async_graphql::ServerError {
+        let mut error = async_graphql::ServerError::new(self.message.clone(), self.pos);
+        let mut extensions = async_graphql::ErrorExtensionValues::default();
+        extensions.set("code", self.refusal.code());
+        error.extensions = Some(extensions);
+        error
+    }
+
+    /// The body of a response that carries only this error (a request error has no `data`).
+    pub fn to_body(&self) -> serde_json::Value {
+        serde_json::json!({ "errors": [{ "message": self.message,
+                                         "extensions": { "code": self.refusal.code() } }] })
     }
 }
 

@@ -14,7 +14,6 @@
 //!   (`listing`, `cursor`).
 //! - [`seed`]: demo data for `smilecook seed`.
 //! - [`graphql`]: the schema (one part per area), the HTTP handler.
-//! - [`graphiql`]: GraphiQL's page and assets, embedded in the binary.
 //! - [`db`]: sea-orm entities and small query functions; migrations live in `migrations/`.
 //!
 //! Data flows one way: HTTP handler -> resolver -> domain function -> db function.
@@ -24,12 +23,13 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
-pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod recipes;
+pub mod request;
 pub mod seed;
 pub mod startup;
 pub mod state;
+pub mod tasks;
 pub mod time;
 pub mod validate;

@@ -11,8 +11,8 @@ use tokio::net::TcpListener;
 use crate::{
     auth::{
         denylist::{
-            self, BackgroundTask, CachedDenylist, RedisDenylist, SharedDenylist, SqlDenylist,
-            acks::Acks, sync::Follower,
+            self, CachedDenylist, RedisDenylist, SharedDenylist, SqlDenylist, acks::Acks,
+            sync::Follower,
         },
         jwt::Keys,
         password::{HashThreads, PasswordHasher},
@@ -22,11 +22,12 @@ use crate::{
     config::Config,
     db,
     graphql::{
-        handler::{self, GraphQlState},
+        execute::Pipeline,
         schema::{Limits, build_schemas},
     },
-    http,
+    http::{self, graphql::GraphQlState},
     state::AppState,
+    tasks::BackgroundTask,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,8 @@ pub enum StartupError {
     Redis(#[from] redis::RedisError),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error(transparent)]
+    Http(#[from] http::InvalidOrigin),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
 }
@@ -169,23 +172,29 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
     let denylist = Arc::clone(&state.denylist);
     let limits = Limits::from_config(&config);
     let db = state.db.clone();
-    let gql = GraphQlState {
+    let pipeline = Pipeline {
         schemas: build_schemas(state, &limits),
         limits: limits.query,
         db,
+    };
+    let gql = GraphQlState {
+        pipeline,
         graphiql: config.introspection(),
         max_batch: config.max_batch,
         trust_forwarded_for: config.trust_forwarded_for,
     };
     let graphiql = gql.graphiql;
     let mut router = Router::new()
-        .route("/graphql", get(handler::get).post(handler::post))
+        .route(
+            "/graphql",
+            get(http::graphql::get).post(http::graphql::post),
+        )
         .route("/health", get(move || http::health(Arc::clone(&denylist))))
         .with_state(gql);
     if graphiql {
-        router = router.merge(crate::graphiql::routes());
+        router = router.merge(http::graphiql::routes());
     }
-    http::with_layers(router, &config)
+    Ok(http::with_layers(router, &config)?)
 }
 
 fn throttle_policies(config: &Config, store: Box<dyn LoginThrottle>) -> Throttle {

@@ -2,8 +2,8 @@
 
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 
-use super::{handler::ClientAddr, require_user, state, user::User};
-use crate::accounts;
+use super::{require_user, state, user::User};
+use crate::{accounts, request::ClientAddr};
 
 #[derive(InputObject)]
 pub struct RegisterInput {

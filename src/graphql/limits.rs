@@ -20,6 +20,8 @@
 
 use std::sync::Arc;
 
+use crate::error::{Refusal, RequestError};
+
 use super::{
     doc_cache::{Cached, DocumentCache},
     nesting::{self, MAX_NESTING},
@@ -55,21 +57,8 @@ impl ExtensionFactory for QueryLimits {
     }
 }
 
-fn refuse(code: &str, message: String) -> ServerError {
-    request_error(code, message, None)
-}
-
-/// A request error (before execution) carrying `extensions.code`.
-pub(crate) fn request_error(
-    code: &str,
-    message: String,
-    pos: Option<async_graphql::Pos>,
-) -> ServerError {
-    let mut error = ServerError::new(message, pos);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", code);
-    error.extensions = Some(extensions);
-    error
+fn refuse(refusal: Refusal, message: String) -> ServerError {
+    RequestError::new(refusal, message).to_server_error()
 }
 
 impl QueryLimits {
@@ -112,7 +101,7 @@ impl QueryLimits {
     fn check_size(&self, query: &str) -> ServerResult<()> {
         if query.len() > self.max_query_bytes {
             return Err(refuse(
-                "QUERY_TOO_LARGE",
+                Refusal::QueryTooLarge,
                 format!(
                     "The query is {} bytes long; the limit is {} bytes.",
                     query.len(),
@@ -136,7 +125,9 @@ impl QueryLimits {
                 "The fragment `{}` spreads itself, directly or through other fragments.",
                 cycle.fragment
             );
-            request_error("GRAPHQL_VALIDATION_FAILED", message, Some(cycle.pos))
+            RequestError::new(Refusal::ValidationFailed, message)
+                .at(cycle.pos)
+                .to_server_error()
         })?;
         self.check_shape(&shape)
     }
@@ -144,7 +135,7 @@ impl QueryLimits {
     fn check_shape(&self, shape: &Shape) -> ServerResult<()> {
         if shape.aliases > self.max_aliases as u64 {
             return Err(refuse(
-                "TOO_MANY_ALIASES",
+                Refusal::TooManyAliases,
                 format!(
                     "The query uses {} aliases (fragments count each time they are spread); the limit is {}.",
                     shape.aliases, self.max_aliases
@@ -153,7 +144,7 @@ impl QueryLimits {
         }
         if shape.root_fields > self.max_root_fields as u64 {
             return Err(refuse(
-                "TOO_MANY_ROOT_FIELDS",
+                Refusal::TooManyRootFields,
                 format!(
                     "An operation selects {} root fields; the limit is {}.",
                     shape.root_fields, self.max_root_fields
@@ -162,7 +153,7 @@ impl QueryLimits {
         }
         if shape.nesting > MAX_NESTING as u64 {
             return Err(refuse(
-                "QUERY_TOO_DEEP",
+                Refusal::QueryTooDeep,
                 format!(
                     "The query nests {} selections deep through its fragments; the limit is {MAX_NESTING}.",
                     shape.nesting
@@ -171,7 +162,7 @@ impl QueryLimits {
         }
         if shape.depth > self.max_depth as u64 {
             return Err(refuse(
-                "QUERY_TOO_DEEP",
+                Refusal::QueryTooDeep,
                 format!(
                     "The query is nested {} levels deep; the limit is {}.",
                     shape.depth, self.max_depth
@@ -181,7 +172,7 @@ impl QueryLimits {
         self.check_introspection(shape)?;
         if shape.fields > self.max_complexity as u64 {
             return Err(refuse(
-                "QUERY_TOO_COMPLEX",
+                Refusal::QueryTooComplex,
                 format!(
                     "The query selects {} fields (fragments count each time they are spread); the limit is {}.",
                     shape.fields, self.max_complexity
@@ -190,7 +181,7 @@ impl QueryLimits {
         }
         if shape.visits > self.max_visits() {
             return Err(refuse(
-                "QUERY_TOO_COMPLEX",
+                Refusal::QueryTooComplex,
                 format!(
                     "The document expands to {} selections, its fragment definitions included; the limit is {}.",
                     shape.visits,
@@ -209,7 +200,7 @@ impl QueryLimits {
     fn check_introspection(&self, shape: &Shape) -> ServerResult<()> {
         if shape.introspection_fields > 0 && !self.introspection {
             return Err(refuse(
-                "INTROSPECTION_DISABLED",
+                Refusal::IntrospectionDisabled,
                 "Introspection (`__schema`, `__type`) is disabled on this server.".into(),
             ));
         }
@@ -218,19 +209,19 @@ impl QueryLimits {
                 shape.introspection_fields,
                 INTROSPECTION_FIELDS,
                 "`__schema` and `__type` fields",
-                "QUERY_TOO_COMPLEX",
+                Refusal::QueryTooComplex,
             ),
             (
                 shape.introspection_lists,
                 INTROSPECTION_LISTS,
                 "introspection lists nested in each other",
-                "QUERY_TOO_COMPLEX",
+                Refusal::QueryTooComplex,
             ),
             (
                 shape.of_type_chain,
                 OF_TYPE_CHAIN,
                 "nested `ofType` fields",
-                "QUERY_TOO_DEEP",
+                Refusal::QueryTooDeep,
             ),
         ];
         for (found, limit, what, code) in bounds {
@@ -262,12 +253,11 @@ const OF_TYPE_CHAIN: u64 = 20;
 fn check_nesting(query: &str) -> ServerResult<()> {
     match nesting::deepest(query, MAX_NESTING) {
         None => Ok(()),
-        Some(offset) => Err(request_error(
-            "QUERY_TOO_DEEP",
+        Some(offset) => Err(refuse(
+            Refusal::QueryTooDeep,
             format!(
                 "The query nests brackets more than {MAX_NESTING} levels deep (at byte {offset})."
             ),
-            None,
         )),
     }
 }
@@ -298,7 +288,7 @@ impl Extension for QueryLimits {
         let result = next.run(ctx).await?;
         if result.complexity > self.max_complexity {
             return Err(vec![refuse(
-                "QUERY_TOO_COMPLEX",
+                Refusal::QueryTooComplex,
                 format!(
                     "The query's complexity is {}; the limit is {}. Ask for fewer fields or smaller pages (`first`).",
                     result.complexity, self.max_complexity

@@ -1,14 +1,14 @@
 //! The GraphQL API: the schema is merged from one part per area (`auth`, `user`, `recipe`),
-//! `handler` speaks GraphQL over HTTP, `loaders` batch lookups. Resolvers are thin: they read
+//! `execute` is the one pipeline every transport runs requests through (with the checks of
+//! `limits`, `nesting` and `shape`), `loaders` batch lookups. Resolvers are thin: they read
 //! the context, call the domain functions and map their types.
 
 pub mod auth;
 pub mod connection;
 pub mod doc_cache;
-pub mod handler;
+pub mod execute;
 pub mod limits;
 pub mod loaders;
-pub mod media;
 pub mod nesting;
 pub mod recipe;
 pub mod recipe_input;

@@ -8,7 +8,7 @@ use async_graphql::{
     parser::types::{DocumentOperations, ExecutableDocument},
 };
 
-use super::limits::request_error;
+use crate::error::{Refusal, RequestError};
 
 /// Refuses a single-operation document whose required variables are missing or null.
 pub fn check_required(document: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
@@ -25,8 +25,9 @@ pub fn check_required(document: &ExecutableDocument, variables: &Variables) -> S
                     "The variable `${}` of type `{}` is required but was not provided.",
                     definition.name.node, definition.var_type.node
                 );
-                let pos = Some(definition.name.pos);
-                return Err(request_error("BAD_USER_INPUT", message, pos));
+                let pos = definition.name.pos;
+                let error = RequestError::new(Refusal::BadUserInput, message).at(pos);
+                return Err(error.to_server_error());
             }
         }
     }

@@ -29,7 +29,7 @@ pub use self::{
     redis_store::{RedisDenylist, connect_redis},
     sql_store::SqlDenylist,
 };
-use crate::error::AppResult;
+use crate::{error::AppResult, tasks::BackgroundTask};
 
 /// What can be revoked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,21 +88,6 @@ pub fn spawn_pruning(denylist: SharedDenylist, every: Duration) -> BackgroundTas
             }
         }
     })
-}
-
-/// A task that lives as long as its handle: dropping the handle aborts it.
-pub struct BackgroundTask(tokio::task::JoinHandle<()>);
-
-impl BackgroundTask {
-    pub fn spawn(task: impl Future<Output = ()> + Send + 'static) -> Self {
-        Self(tokio::spawn(task))
-    }
-}
-
-impl Drop for BackgroundTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,10 @@ use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 use tokio::time::timeout;
 
+use crate::tasks::BackgroundTask;
+
 use super::{
-    BackgroundTask, Revocable, RevokedSet,
+    Revocable, RevokedSet,
     acks::Acks,
     redis_store::{ack_channel, channel, key_prefix, parse_message},
 };

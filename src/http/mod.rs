@@ -1,5 +1,11 @@
-//! The HTTP layers around every route: body limit, CORS, timeout and concurrency cap (with
-//! coded JSON errors), panic isolation, request tracing with secrets redacted.
+//! The HTTP transport: GraphQL over HTTP (`graphql`), content negotiation (`media`), GraphiQL
+//! (`graphiql`), and the layers around every route: body limit, CORS, timeout and concurrency
+//! cap (with coded JSON errors), panic isolation, request tracing with secrets redacted.
+//! [`problem`] is the one place a refused request becomes an HTTP response.
+
+pub mod graphiql;
+pub mod graphql;
+pub mod media;
 
 use std::time::Duration;
 
@@ -21,10 +27,20 @@ use tower_http::{
     trace::{DefaultMakeSpan, TraceLayer},
 };
 
-use crate::{auth::denylist::SharedDenylist, config::Config, startup::StartupError};
+use self::media::MediaType;
+use crate::{
+    auth::denylist::SharedDenylist,
+    config::Config,
+    error::{Refusal, RequestError},
+};
+
+/// A `CORS_ALLOWED_ORIGINS` entry that is not a valid header value.
+#[derive(Debug, thiserror::Error)]
+#[error("CORS_ALLOWED_ORIGINS: {0}")]
+pub struct InvalidOrigin(#[from] axum::http::header::InvalidHeaderValue);
 
 /// Wraps `router` in the layers every route gets. The last layer added runs first.
-pub fn with_layers(router: Router, config: &Config) -> Result<Router, StartupError> {
+pub fn with_layers(router: Router, config: &Config) -> Result<Router, InvalidOrigin> {
     Ok(router
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(cors(config)?)
@@ -55,14 +71,13 @@ pub async fn health(denylist: SharedDenylist) -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "denylist": denylist.source() }))
 }
 
-fn cors(config: &Config) -> Result<CorsLayer, StartupError> {
+fn cors(config: &Config) -> Result<CorsLayer, InvalidOrigin> {
     let origins = config
         .cors_allowed_origins
         .iter()
         .filter(|o| !o.trim().is_empty())
         .map(|o| HeaderValue::from_str(o.trim()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StartupError::Config(format!("CORS_ALLOWED_ORIGINS: {e}")))?;
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(CorsLayer::new()
         .allow_origin(origins)
         .allow_methods([Method::GET, Method::POST])
@@ -70,46 +85,55 @@ fn cors(config: &Config) -> Result<CorsLayer, StartupError> {
         .max_age(Duration::from_secs(600)))
 }
 
-/// A request over the time limit, or beyond the concurrency cap, gets a coded JSON error.
-async fn overloaded_or_timed_out(err: BoxError) -> Response {
-    let (status, code, message) = if err.is::<tower::timeout::error::Elapsed>() {
-        (
-            StatusCode::REQUEST_TIMEOUT,
-            "REQUEST_TIMEOUT",
-            "The request took too long and was stopped.",
-        )
-    } else if err.is::<tower::load_shed::error::Overloaded>() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVER_BUSY",
-            "The server is handling too many requests: retry shortly.",
-        )
-    } else {
-        tracing::error!(error = %err, "middleware failure");
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_SERVER_ERROR",
-            "Internal server error.",
-        )
+/// A refused request in GraphQL's error shape, with its code and the status that goes with it.
+pub fn problem(media: MediaType, error: &RequestError) -> Response {
+    let status = match error.refusal {
+        Refusal::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        Refusal::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Refusal::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+        Refusal::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+        Refusal::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
+        Refusal::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
     };
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    let mut response = (status, Json(body)).into_response();
+    let content_type = match media {
+        MediaType::GraphQlResponse => "application/graphql-response+json; charset=utf-8",
+        MediaType::Json => "application/json; charset=utf-8",
+    };
+    let body = error.to_body().to_string();
+    let mut response = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let retry = HeaderValue::from_static("1");
+        response.headers_mut().insert(header::RETRY_AFTER, retry);
     }
     response
 }
 
+/// A request over the time limit, or beyond the concurrency cap, gets a coded JSON error.
+async fn overloaded_or_timed_out(err: BoxError) -> Response {
+    let error = if err.is::<tower::timeout::error::Elapsed>() {
+        RequestError::new(
+            Refusal::RequestTimeout,
+            "The request took too long and was stopped.",
+        )
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        RequestError::new(
+            Refusal::ServerBusy,
+            "The server is handling too many requests: retry shortly.",
+        )
+    } else {
+        RequestError::internal(&format!("middleware failure: {err}"))
+    };
+    problem(MediaType::Json, &error)
+}
+
 /// A panic in one request answers that request with a 500 and an id; the server lives on.
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    tracing::error!(%reference, "a request handler panicked");
-    let body = json!({ "errors": [{
-        "message": format!("Internal error (reference {reference})."),
-        "extensions": { "code": "INTERNAL_SERVER_ERROR" } }] });
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+    problem(
+        MediaType::Json,
+        &RequestError::internal("a request handler panicked"),
+    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,184 @@
+//! The one request pipeline: a transport-neutral GraphQL request and its [`RequestContext`] in,
+//! a response out. Every transport calls it, so every limit, the auth context and the shape
+//! of errors apply whatever the wire: the checks before validation (`limits.rs`), the document
+//! cache, choosing the executing or the fast-validating schema, replaying a refusal on the
+//! explaining schema, and giving every request error a code.
+//!
+//! What stays with a transport: reading its wire format into a [`Request`] and a
+//! [`RequestContext`], and writing the [`Outcome`] back (for HTTP: the status code, and a
+//! request error without `data`).
+
+use std::sync::Arc;
+
+use async_graphql::{
+    Request, Response, ServerError, ServerResult,
+    parser::types::{ExecutableDocument, OperationType},
+};
+
+use super::{
+    doc_cache::{Cached, validation_key},
+    limits::QueryLimits,
+    loaders::RequestLoader,
+    schema::Schemas,
+};
+use crate::{
+    auth::guard::Auth,
+    error::{Refusal, RequestError},
+    request::{ClientAddr, RequestContext},
+};
+
+/// The most errors a refused request is answered with (and a last one saying how many more).
+const MAX_REQUEST_ERRORS: usize = 100;
+
+/// Everything a request needs to run, shared by every transport.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub schemas: Schemas,
+    /// The checks made before the executing schema sees a document.
+    pub limits: QueryLimits,
+    /// For each request's batching loader.
+    pub db: sea_orm::DatabaseConnection,
+}
+
+/// A request whose checks before validation are done: its document, or why it was refused.
+pub struct Prepared {
+    request: Request,
+    checked: ServerResult<(ExecutableDocument, Option<Arc<Cached>>)>,
+}
+
+/// What running a request gave.
+pub struct Outcome {
+    /// False for a request refused before execution (parse, limits, validation, variables):
+    /// then `response` has no data and every error has a code.
+    pub executed: bool,
+    pub response: Response,
+}
+
+impl Prepared {
+    /// Whether an operation that could run is a mutation or a subscription (false for a
+    /// document refused by the checks, which is answered with the refusal).
+    pub fn writes(&self) -> bool {
+        let Ok((document, _)) = &self.checked else {
+            return false;
+        };
+        let name = self.request.operation_name.as_deref();
+        document
+            .operations
+            .iter()
+            .filter(|(op_name, _)| name.is_none() || op_name.map(|n| n.as_str()) == name)
+            .any(|(_, op)| op.node.ty != OperationType::Query)
+    }
+}
+
+impl Pipeline {
+    /// Parses and checks `request` (once; [`Self::run_prepared`] uses the result).
+    pub fn prepare(&self, request: Request) -> Prepared {
+        let checked = self.limits.prepare(&request.query, &request.variables);
+        Prepared { request, checked }
+    }
+
+    pub async fn run(&self, request: Request, context: &RequestContext) -> Outcome {
+        self.run_prepared(self.prepare(request), context).await
+    }
+
+    pub async fn run_prepared(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
+        let response = match prepared.checked {
+            Ok((document, cached)) => {
+                self.execute(prepared.request, document, cached, context)
+                    .await
+            }
+            Err(error) => Response::from_errors(vec![error]),
+        };
+        let executed = executed(&response);
+        let response = match executed {
+            true => response,
+            false => request_errors(response),
+        };
+        Outcome { executed, response }
+    }
+
+    /// Runs a checked document on the executing schema (its fast-validating twin when the same
+    /// request passed full validation before); a refusal there is answered by the explaining
+    /// schema, with the refusal's code (`schema.rs`).
+    async fn execute(
+        &self,
+        request: Request,
+        document: ExecutableDocument,
+        cached: Option<Arc<Cached>>,
+        context: &RequestContext,
+    ) -> Response {
+        let retry = replay(&request);
+        let key = validation_key(request.operation_name.as_deref(), &request.variables);
+        let validated = matches!((&cached, &key), (Some(c), Some(k)) if c.was_validated(k));
+        let new_document = cached.is_none().then(|| document.clone());
+        let mut request = request;
+        request.set_parsed_query(document);
+        let schema = match validated {
+            true => &self.schemas.revalidator,
+            false => &self.schemas.executor,
+        };
+        let response = schema.execute(self.attach(request, context)).await;
+        if !executed(&response) {
+            return (self.schemas.explainer)
+                .execute(self.attach(retry, context))
+                .await;
+        }
+        // It executed, so it passed validation with this operation and these variables.
+        match (new_document, cached, key) {
+            (Some(document), _, key) => self.limits.remember(&retry.query, document, key),
+            (None, Some(cached), Some(key)) if !validated => cached.validated(key),
+            _ => {}
+        }
+        response
+    }
+
+    /// The request's own context: its auth (checked on first use), loaders and address.
+    fn attach(&self, request: Request, context: &RequestContext) -> Request {
+        let request = request
+            .data(Auth::new(context.authorization.clone()))
+            .data(RequestLoader::new(self.db.clone()));
+        match context.client {
+            Some(ip) => request.data(ClientAddr(ip)),
+            None => request,
+        }
+    }
+}
+
+/// Whether a response comes from execution: execution produces data or errors with a path; a
+/// request error (parse, validation, limits, variables) has neither.
+fn executed(response: &Response) -> bool {
+    response.data != async_graphql::Value::Null
+        || response.errors.iter().any(|e| !e.path.is_empty())
+}
+
+/// The same request again, for the explaining schema (a `Request` is not `Clone`).
+fn replay(request: &Request) -> Request {
+    let mut copy = Request::new(request.query.clone()).variables(request.variables.clone());
+    if let Some(name) = &request.operation_name {
+        copy = copy.operation_name(name.clone());
+    }
+    copy.extensions = request.extensions.clone();
+    copy
+}
+
+/// A refused request's errors, each with a code (async-graphql leaves parse and validation
+/// errors without one), at most [`MAX_REQUEST_ERRORS`] of them.
+fn request_errors(mut response: Response) -> Response {
+    if response.errors.len() > MAX_REQUEST_ERRORS {
+        // A 16 KiB document can hold thousands of mistakes; a megabyte of errors helps nobody.
+        let left_out = response.errors.len() - MAX_REQUEST_ERRORS;
+        response.errors.truncate(MAX_REQUEST_ERRORS);
+        let message = format!("{left_out} more errors were left out.");
+        let summary = RequestError::new(Refusal::ValidationFailed, message);
+        response.errors.push(summary.to_server_error());
+    }
+    response.errors.iter_mut().for_each(with_code);
+    response
+}
+
+fn with_code(error: &mut ServerError) {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", Refusal::ValidationFailed.code());
+    }
+}

@@ -1,0 +1,278 @@
+//! GraphQL over HTTP, following the GraphQL-over-HTTP specification rather than the laxer
+//! defaults of the integration crate:
+//! - `POST /graphql` takes `application/json` (or `application/graphql`) only: form, multipart
+//!   and `text/plain` bodies are refused with 415, since a browser sends those cross-site
+//!   without a CORS preflight (a request-forgery hole).
+//! - `GET /graphql` runs queries from URL parameters; a mutation there is a 405. A browser
+//!   asking for HTML gets GraphiQL.
+//! - The response media type follows `Accept`: `application/graphql-response+json` answers a
+//!   request that fails before execution (parse, validation, limits) with 400;
+//!   `application/json` answers such requests with 200, as legacy clients expect.
+//!
+//! Only HTTP lives here: the wire format in, the status and encoding out. Running the request
+//! is the pipeline's (`graphql::execute`), with a [`RequestContext`] built from the headers.
+
+use std::net::{IpAddr, SocketAddr};
+
+use async_graphql::{BatchRequest, Request, Variables};
+use axum::{
+    Extension,
+    body::Bytes,
+    extract::{ConnectInfo, Query, State, rejection::BytesRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{
+    graphiql,
+    media::{APPLICATION_JSON, MediaType, accepts, negotiate},
+    problem,
+};
+use crate::{
+    error::{Refusal, RequestError},
+    graphql::execute::{Outcome, Pipeline},
+    request::RequestContext,
+};
+
+#[derive(Clone)]
+pub struct GraphQlState {
+    pub pipeline: Pipeline,
+    /// Serve GraphiQL to browsers on `GET /graphql`.
+    pub graphiql: bool,
+    /// Most operations in one batched (JSON array) request; 0 turns batching off.
+    pub max_batch: usize,
+    /// Read the client address from `X-Forwarded-For` (set by a trusted proxy).
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+pub async fn get(
+    State(gql): State<GraphQlState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let context = request_context(&gql, peer, &headers);
+    let wants_html = accepts(&headers, "text/html");
+    let Ok(Query(params)) = Query::<GetParams>::try_from_uri(&uri) else {
+        let error = RequestError::new(Refusal::BadRequest, "The URL parameters are malformed.");
+        return problem(MediaType::Json, &error);
+    };
+    if params.query.is_none() && wants_html && gql.graphiql {
+        return graphiql::page("/graphql");
+    }
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let request = match get_request(params) {
+        Ok(request) => request,
+        Err(message) => return problem(media, &RequestError::new(Refusal::BadRequest, message)),
+    };
+    // Parsed once, through every check a POST meets; a refused document is explained later.
+    let prepared = gql.pipeline.prepare(request);
+    if prepared.writes() {
+        let error = RequestError::new(
+            Refusal::MethodNotAllowed,
+            "Mutations are only accepted with POST.",
+        );
+        let mut response = problem(media, &error);
+        let allow = HeaderValue::from_static("POST");
+        response.headers_mut().insert(header::ALLOW, allow);
+        return response;
+    }
+    let outcome = gql.pipeline.run_prepared(prepared, &context).await;
+    respond(media, outcome)
+}
+
+pub async fn post(
+    State(gql): State<GraphQlState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let context = request_context(&gql, peer, &headers);
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let graphql_body = match content_type(&headers).as_deref() {
+        Some(APPLICATION_JSON) => false,
+        Some("application/graphql") => true,
+        _ => {
+            let error = RequestError::new(
+                Refusal::UnsupportedMediaType,
+                "Send the operation as JSON with `Content-Type: application/json`.",
+            );
+            return problem(media, &error);
+        }
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let refusal = match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => Refusal::PayloadTooLarge,
+                _ => Refusal::BadRequest,
+            };
+            return problem(media, &RequestError::new(refusal, rejection.body_text()));
+        }
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
+        let error = RequestError::new(Refusal::BadRequest, "The request body is not valid UTF-8.");
+        return problem(media, &error);
+    };
+    if graphql_body {
+        let outcome = gql.pipeline.run(Request::new(text), &context).await;
+        return respond(media, outcome);
+    }
+    match parse_body(text, gql.max_batch) {
+        Ok(BatchRequest::Single(request)) => {
+            respond(media, gql.pipeline.run(request, &context).await)
+        }
+        Ok(BatchRequest::Batch(requests)) => {
+            let mut body = b"[".to_vec();
+            for (i, request) in requests.into_iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend(encode(gql.pipeline.run(request, &context).await));
+            }
+            body.push(b']');
+            bytes_response(StatusCode::OK, media, body)
+        }
+        Err(message) => problem(media, &RequestError::new(Refusal::BadRequest, message)),
+    }
+}
+
+fn parse_body(text: &str, max_batch: usize) -> Result<BatchRequest, String> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| format!("The request body is not valid JSON: {e}."))?;
+    let one = |v: Value| {
+        serde_json::from_value::<Request>(v)
+            .map_err(|e| format!("The request body is not a GraphQL request: {e}."))
+    };
+    match value {
+        Value::Array(_) if max_batch == 0 => {
+            Err("Batched requests (a JSON array of operations) are disabled on this server.".into())
+        }
+        Value::Array(items) if items.len() > max_batch || items.is_empty() => Err(format!(
+            "A batch must hold between 1 and {max_batch} operations; this one has {}.",
+            items.len()
+        )),
+        Value::Array(items) => Ok(BatchRequest::Batch(
+            items.into_iter().map(one).collect::<Result<_, _>>()?,
+        )),
+        Value::Object(_) => Ok(BatchRequest::Single(one(value)?)),
+        _ => Err("The request body must be a JSON object with a `query`.".into()),
+    }
+}
+
+fn get_request(params: GetParams) -> Result<Request, String> {
+    let query = params
+        .query
+        .ok_or("A GET request needs a `query` URL parameter.")?;
+    let mut request = Request::new(query);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = params.variables.filter(|v| !v.is_empty()) {
+        let value: Value = serde_json::from_str(&variables)
+            .map_err(|e| format!("The `variables` parameter is not valid JSON: {e}."))?;
+        request = request.variables(Variables::from_json(value));
+    }
+    if let Some(extensions) = params.extensions.filter(|v| !v.is_empty()) {
+        request.extensions = serde_json::from_str(&extensions)
+            .map_err(|e| format!("The `extensions` parameter is not valid JSON: {e}."))?;
+    }
+    Ok(request)
+}
+
+/// A request refused before execution is a 400 under `application/graphql-response+json`.
+fn respond(media: MediaType, outcome: Outcome) -> Response {
+    let status = match (media, outcome.executed) {
+        (MediaType::GraphQlResponse, false) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    bytes_response(status, media, encode(outcome))
+}
+
+/// The response as JSON; a request error has no `data` entry at all (GraphQL over HTTP,
+/// 7.1.2). The common case is encoded straight to bytes.
+fn encode(outcome: Outcome) -> Vec<u8> {
+    let body = match outcome.executed {
+        true => serde_json::to_vec(&outcome.response),
+        false => serde_json::to_value(&outcome.response).and_then(|mut body| {
+            if let Value::Object(map) = &mut body {
+                map.remove("data");
+            }
+            serde_json::to_vec(&body)
+        }),
+    };
+    body.unwrap_or_else(|_| {
+        let error = RequestError::internal("a response could not be encoded");
+        error.to_body().to_string().into_bytes()
+    })
+}
+
+/// The caller as HTTP shows them: the `Authorization` header and the client's address.
+fn request_context(
+    gql: &GraphQlState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> RequestContext {
+    RequestContext {
+        authorization: authorization(headers),
+        client: client_addr(gql, peer, headers),
+    }
+}
+
+/// The peer address, or the last `X-Forwarded-For` hop when the proxy in front is trusted.
+fn client_addr(
+    gql: &GraphQlState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    let forwarded = gql
+        .trust_forwarded_for
+        .then(|| headers.get("x-forwarded-for")?.to_str().ok())
+        .flatten()
+        .and_then(|v| v.rsplit(',').next()?.trim().parse::<IpAddr>().ok());
+    forwarded.or(peer.map(|Extension(ConnectInfo(addr))| addr.ip()))
+}
+
+/// The `Authorization` header; a value that is not visible ASCII reads as a malformed one.
+fn authorization(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}").to_owned())
+}
+
+fn bytes_response(status: StatusCode, media: MediaType, bytes: Vec<u8>) -> Response {
+    let content_type = HeaderValue::from_static(match media {
+        MediaType::GraphQlResponse => "application/graphql-response+json; charset=utf-8",
+        MediaType::Json => "application/json; charset=utf-8",
+    });
+    (status, [(header::CONTENT_TYPE, content_type)], bytes).into_response()
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let mime: mime::Mime = value.parse().ok()?;
+    Some(mime.essence_str().to_ascii_lowercase())
+}
+
+fn not_acceptable() -> Response {
+    let error = RequestError::new(
+        Refusal::NotAcceptable,
+        "Accept must allow application/graphql-response+json or application/json.",
+    );
+    problem(MediaType::Json, &error)
+}
