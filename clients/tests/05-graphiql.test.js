@@ -1,0 +1,224 @@
+// GraphiQL, served by the server, in headless Chromium (Debian's /usr/bin/chromium driven by
+// playwright-core). Every request to a host other than 127.0.0.1 is aborted and recorded: the
+// page must not try any. Screenshots of each step go to artifacts/.
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium } from 'playwright-core';
+
+import {
+  ARTIFACTS_DIR,
+  createPublishedRecipe,
+  registerAndLogin,
+  startServer,
+} from '../lib/server.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+const QUERY_EDITOR = '.graphiql-query-editor .CodeMirror';
+const HEADERS_EDITOR = '.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror';
+const RESPONSE = '.graphiql-response .CodeMirror';
+const RUN_BUTTON = '[aria-label="Execute query (Ctrl-Enter)"]';
+
+const screenshot = (page, name) => page.screenshot({ path: join(ARTIFACTS_DIR, `graphiql-${name}.png`) });
+
+/** The text of a CodeMirror 5 editor, through its instance. */
+const editorValue = (page, selector) =>
+  page.evaluate((sel) => document.querySelector(sel).CodeMirror.getValue(), selector);
+
+/** Replaces an editor's text the way a person would: focus it, select all, type. */
+async function typeInto(page, selector, text) {
+  await page.locator(selector).click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  // insertText types the whole string as one input, so CodeMirror's bracket auto-closing
+  // (which acts on key presses) does not add a second `}` for every `{`.
+  await page.keyboard.insertText(text);
+  assert.equal(await editorValue(page, selector), text, `the editor ${selector} holds what was typed`);
+  if (selector === QUERY_EDITOR) {
+    // GraphiQL works out the operation name of the new text in a debounced handler (the same
+    // one that saves the query); running before it has done so would send the previous
+    // operation name. A person never types that fast; wait for the handler.
+    await page.waitForFunction((value) => localStorage.getItem('graphiql:query') === value, text);
+  }
+}
+
+/** Runs the query with Ctrl-Enter (or the run button) and returns the parsed result pane. */
+async function runAndReadResult(page, { useButton = false } = {}) {
+  await page.evaluate((sel) => document.querySelector(sel).CodeMirror.setValue(''), RESPONSE);
+  if (useButton) {
+    await page.locator(RUN_BUTTON).click();
+  } else {
+    await page.locator(QUERY_EDITOR).click();
+    await page.keyboard.press('Control+Enter');
+  }
+  await page.waitForFunction(
+    (sel) => document.querySelector(sel)?.CodeMirror?.getValue().trim().startsWith('{'),
+    RESPONSE,
+    { timeout: 15_000 },
+  );
+  return JSON.parse(await editorValue(page, RESPONSE));
+}
+
+describe('GraphiQL in headless Chromium', () => {
+  let server;
+  let user;
+  let context;
+  let page;
+  let profileDir;
+  const foreignRequests = [];
+  const consoleMessages = [];
+  const pageErrors = [];
+  let documentResponse;
+
+  before(async () => {
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
+    await mkdir(ARTIFACTS_DIR, { recursive: true });
+    server = await startServer();
+    user = await registerAndLogin(server.url, 'browser');
+    await createPublishedRecipe(server.url, user.accessToken, { name: 'Browser pancakes', cookTime: 20 });
+
+    profileDir = await mkdtemp(join(tmpdir(), 'smilecook-chromium-'));
+    context = await chromium.launchPersistentContext(profileDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1400, height: 900 },
+    });
+    await context.route('**/*', (route) => {
+      const url = new URL(route.request().url());
+      if (url.hostname !== '127.0.0.1') {
+        foreignRequests.push(url.href);
+        return route.abort();
+      }
+      return route.continue();
+    });
+    // Record CSP violations from inside the page too (init scripts are not subject to CSP).
+    await context.addInitScript(() => {
+      window.__cspViolations = [];
+      document.addEventListener('securitypolicyviolation', (event) => {
+        window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+      });
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('console', (message) => consoleMessages.push({ type: message.type(), text: message.text() }));
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+  });
+
+  after(async () => {
+    await context?.close();
+    if (profileDir) await rm(profileDir, { recursive: true, force: true });
+    await server?.stop();
+  });
+
+  test('opening /graphql as a browser would: GraphiQL renders, served by the server alone', async () => {
+    documentResponse = await page.goto(server.url, { waitUntil: 'load' });
+    assert.equal(documentResponse.status(), 200);
+    assert.match(documentResponse.headers()['content-type'], /^text\/html/);
+    const csp = documentResponse.headers()['content-security-policy'];
+    assert.ok(csp, 'the page has a Content-Security-Policy');
+    assert.doesNotMatch(csp, /https?:/, 'the policy names no other origin');
+
+    await page.locator('.graphiql-container').waitFor({ timeout: 30_000 });
+    await page.locator(`${QUERY_EDITOR}`).waitFor();
+    await screenshot(page, '01-loaded');
+    const bodyText = await page.locator('body').innerText();
+    assert.doesNotMatch(bodyText, /Loading/);
+
+    // The first tab holds the commented example query.
+    const query = await editorValue(page, QUERY_EDITOR);
+    assert.match(query, /^# /);
+    assert.match(query, /query PublishedRecipes \{\n {2}recipes\(first: 5\)/);
+
+    // The Headers pane is open at start.
+    await page.locator(HEADERS_EDITOR).waitFor();
+    assert.equal((await page.locator('.graphiql-editor-tools button.active').innerText()).trim(), 'Headers');
+  });
+
+  test('the docs explorer lists the Query fields with their descriptions', async () => {
+    await page.locator('[aria-label="Show Documentation Explorer"]').click();
+    const explorer = page.locator('.graphiql-doc-explorer');
+    await explorer.waitFor();
+    await explorer.locator('a.graphiql-doc-explorer-type-name', { hasText: /^Query$/ }).first().click();
+    await explorer.locator('.graphiql-doc-explorer-title', { hasText: /^Query$/ }).waitFor();
+    await screenshot(page, '02-docs-query');
+
+    const fields = {};
+    for (const item of await explorer.locator('.graphiql-doc-explorer-item').all()) {
+      const name = (await item.locator('a.graphiql-doc-explorer-field-name').first().innerText()).trim();
+      const description = (await item.locator('.graphiql-markdown-description').innerText().catch(() => '')).trim();
+      fields[name] = description.replace(/\s+/g, ' ');
+    }
+    assert.deepEqual(Object.keys(fields).sort(), ['me', 'myRecipes', 'recipe', 'recipes', 'user']);
+    assert.equal(fields.me, "The caller's own account (needs an access token).");
+    assert.match(fields.recipes, /^Published recipes, newest first unless orderBy says otherwise\./);
+    assert.equal(fields.myRecipes, 'The caller\'s recipes, newest first (needs an access token).');
+
+    await page.locator('[aria-label="Hide Documentation Explorer"]').click();
+  });
+
+  test('a query typed into the editor and run shows data in the result pane', async () => {
+    await typeInto(page, QUERY_EDITOR, '{ recipes(first: 1) { totalCount } }');
+    const viaKeys = await runAndReadResult(page);
+    await screenshot(page, '03-query-result');
+    assert.deepEqual(viaKeys, { data: { recipes: { totalCount: 1 } } });
+
+    const viaButton = await runAndReadResult(page, { useButton: true });
+    assert.deepEqual(viaButton, { data: { recipes: { totalCount: 1 } } });
+  });
+
+  test('a token in the Headers pane makes `me` answer the username', async () => {
+    await typeInto(page, QUERY_EDITOR, '{ me { username } }');
+    const anonymous = await runAndReadResult(page);
+    assert.equal(anonymous.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED', JSON.stringify(anonymous));
+
+    await typeInto(page, HEADERS_EDITOR, JSON.stringify({ Authorization: `Bearer ${user.accessToken}` }));
+    const result = await runAndReadResult(page);
+    await screenshot(page, '04-headers-me');
+    assert.deepEqual(result, { data: { me: { username: user.username } } });
+
+    // Headers are not persisted unless switched on in the settings: the token is not in
+    // the browser's storage.
+    const stored = await page.evaluate(() => JSON.stringify(Object.entries(localStorage)));
+    assert.ok(stored.includes('graphiql:'), 'GraphiQL does use localStorage for other state');
+    assert.ok(!stored.includes(user.accessToken), 'the access token is not stored');
+  });
+
+  test('no Content-Security-Policy errors, no page errors, no request off 127.0.0.1', async () => {
+    const cspMessages = consoleMessages.filter(({ text }) =>
+      /Content[- ]Security[- ]Policy|Refused to (load|execute|apply|connect|frame)/i.test(text),
+    );
+    assert.deepEqual(cspMessages, []);
+    assert.deepEqual(await page.evaluate(() => window.__cspViolations), []);
+    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(foreignRequests, [], 'requests to other hosts were attempted');
+    await screenshot(page, '05-final');
+  });
+
+  test('the CSP check above can fail: a resource from another origin is reported', async () => {
+    // The page's own policy refuses an image from elsewhere before any request is made; the
+    // listener installed before load must see it.
+    await page.evaluate(() => {
+      const img = document.createElement('img');
+      img.src = 'https://cdn.example.com/pixel.png';
+      document.body.append(img);
+    });
+    await page.waitForFunction(() => window.__cspViolations.length > 0, null, { timeout: 5_000 });
+    const violations = await page.evaluate(() => window.__cspViolations);
+    assert.deepEqual(violations, ['img-src https://cdn.example.com/pixel.png']);
+  });
+});
