@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
+
 use uuid::Uuid;
 
 use crate::{
@@ -42,6 +43,17 @@ pub async fn register(
     validate::password("password", &password)?;
     let hash = state.hasher.hash(password).await?;
     db::users::insert(&state.db, &username, &email, hash).await
+}
+
+/// The account of a signed-in caller (UNAUTHENTICATED once it no longer exists).
+pub async fn me(state: &AppState, principal: &Principal) -> AppResult<User> {
+    let user = db::users::find_by_id(&state.db, principal.user_id).await?;
+    user.ok_or_else(|| AppError::Unauthenticated("This account no longer exists.".into()))
+}
+
+/// Somebody by username, in any case.
+pub async fn find_by_username(state: &AppState, username: &str) -> AppResult<Option<User>> {
+    db::users::find_by_username(&state.db, username).await
 }
 
 /// Checks the password (throttled per login name, account and client address, see
@@ -108,14 +120,21 @@ async fn check_password(
 /// if it moved, the session is ended here and its tokens are never handed out.
 async fn open_session(state: &AppState, user: User, epoch: i64) -> AppResult<Tokens> {
     let sid = Uuid::new_v4();
-    let now = Utc::now();
+    let now = state.tokens.clock.now();
     let session_expires = now + to_delta(state.config.refresh_token_ttl);
     let (tokens, refresh) = issue(state, user, sid, true, now, session_expires)?;
     let user_id = tokens.user.id;
-    db::sessions::create(&state.db, sid, user_id, refresh.jti, session_expires).await?;
+    let session = db::sessions::NewSession {
+        id: sid,
+        user_id,
+        refresh_jti: refresh.jti,
+        created_at: now,
+        expires_at: session_expires,
+    };
+    db::sessions::create(&state.db, session).await?;
     let current = db::users::credentials(&state.db, user_id).await?;
     if current.is_none_or(|c| c.epoch != epoch) {
-        db::sessions::mark_revoked(&state.db, &[sid]).await?;
+        db::sessions::mark_revoked(&state.db, &[sid], now).await?;
         return Err(AppError::Unauthenticated(
             "The account's credentials changed during this login: log in again.".into(),
         ));
@@ -124,9 +143,10 @@ async fn open_session(state: &AppState, user: User, epoch: i64) -> AppResult<Tok
 }
 
 pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
-    let claims = state.keys.verify(token.trim(), TokenType::Refresh)?;
+    let now = state.tokens.clock.now();
+    let claims = (state.tokens.keys).verify(token.trim(), TokenType::Refresh, now.timestamp())?;
     let revoked = [Revocable::Token(claims.jti), Revocable::Session(claims.sid)];
-    if state.denylist.any_revoked(&revoked).await? {
+    if state.tokens.denylist.any_revoked(&revoked).await? {
         return Err(AppError::TokenRevoked);
     }
     let session = db::sessions::find(&state.db, claims.sid)
@@ -136,14 +156,7 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
     let user = db::users::find_by_id(&state.db, claims.sub)
         .await?
         .ok_or(AppError::TokenRevoked)?;
-    let (tokens, next) = issue(
-        state,
-        user,
-        claims.sid,
-        false,
-        Utc::now(),
-        session.expires_at,
-    )?;
+    let (tokens, next) = issue(state, user, claims.sid, false, now, session.expires_at)?;
     if !db::sessions::rotate(&state.db, claims.sid, claims.jti, next.jti).await? {
         let session = db::sessions::find(&state.db, claims.sid).await?;
         if session.is_none_or(|s| s.revoked_at.is_some()) {
@@ -163,13 +176,12 @@ pub async fn logout(state: &AppState, principal: &Principal, all_sessions: bool)
     let mut sessions = vec![principal.claims.sid];
     if all_sessions {
         db::users::raise_credential_epoch(&state.db, principal.user_id).await?;
-        let live = db::sessions::live_for_user(&state.db, principal.user_id).await?;
+        let now = state.tokens.clock.now();
+        let live = db::sessions::live_for_user(&state.db, principal.user_id, now).await?;
         sessions.extend(live.into_iter().map(|s| s.id));
     }
-    state
-        .denylist
-        .revoke(&[(Revocable::Token(principal.claims.jti), principal.claims.exp)])
-        .await?;
+    let token = (Revocable::Token(principal.claims.jti), principal.claims.exp);
+    state.tokens.denylist.revoke(&[token]).await?;
     revoke_sessions(state, &sessions).await
 }
 
@@ -214,7 +226,8 @@ pub async fn change_password(
     if !db::users::change_password(&state.db, user_id, &stored.hash, hash).await? {
         return Err(wrong()); // Changed by another request since it was read.
     }
-    let others: Vec<_> = db::sessions::live_for_user(&state.db, user_id)
+    let now = state.tokens.clock.now();
+    let others: Vec<_> = db::sessions::live_for_user(&state.db, user_id, now)
         .await?
         .into_iter()
         .map(|s| s.id)
@@ -229,13 +242,14 @@ async fn revoke_sessions(state: &AppState, sids: &[Uuid]) -> AppResult<()> {
         return Ok(());
     }
     // An entry must outlive every token of the session; none lives past login + refresh TTL.
-    let until = Utc::now().timestamp() + state.config.refresh_token_ttl.as_secs() as i64;
+    let now = state.tokens.clock.now();
+    let until = now.timestamp() + state.config.refresh_token_ttl.as_secs() as i64;
     let entries: Vec<_> = sids
         .iter()
         .map(|s| (Revocable::Session(*s), until))
         .collect();
-    state.denylist.revoke(&entries).await?;
-    db::sessions::mark_revoked(&state.db, sids).await
+    state.tokens.denylist.revoke(&entries).await?;
+    db::sessions::mark_revoked(&state.db, sids, now).await
 }
 
 /// Signs an access and a refresh token for `user` in session `sid`. The access token never
@@ -251,7 +265,7 @@ fn issue(
     let iat = now.timestamp();
     let session_exp = session_expires.timestamp();
     let access_exp = (iat + state.config.access_token_ttl.as_secs() as i64).min(session_exp);
-    let keys = &state.keys;
+    let keys = &state.tokens.keys;
     let access = keys.claims(user.id, sid, TokenType::Access, fresh, iat, access_exp);
     let refresh = keys.claims(user.id, sid, TokenType::Refresh, false, iat, session_exp);
     let tokens = Tokens {

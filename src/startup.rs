@@ -14,9 +14,10 @@ use crate::{
             self, CachedDenylist, RedisDenylist, SharedDenylist, SqlDenylist, acks::Acks,
             sync::Follower,
         },
+        guard::TokenCheck,
         jwt::Keys,
         password::{HashThreads, PasswordHasher},
-        secret,
+        secret::{self, SecretSource},
         throttle::{LoginThrottle, MemoryThrottle, Policy, RedisThrottle, Throttle},
     },
     config::Config,
@@ -28,6 +29,7 @@ use crate::{
     http::{self, graphql::GraphQlState},
     state::AppState,
     tasks::BackgroundTask,
+    time::Clock,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +91,17 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, Startu
 }
 
 pub async fn build(config: Config) -> Result<Server, StartupError> {
-    let secret = secret::resolve(&config)?;
+    build_with_clock(config, Clock::system()).await
+}
+
+/// [`build`] with the clock that tokens and sessions expire by (tests move theirs).
+pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Server, StartupError> {
+    let secret = secret::resolve(&SecretSource {
+        secret: config.jwt_secret.as_deref(),
+        file: config.jwt_secret_file.as_deref(),
+        database_url: &config.database_url,
+        production: config.is_production(),
+    })?;
     let keys = Keys::new(
         &secret,
         &config.jwt_issuer,
@@ -110,11 +122,15 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
     tasks.push(denylist::spawn_pruning(
         denylist.clone(),
         config.denylist_prune_interval,
+        clock.clone(),
     ));
     let state = AppState {
         db,
-        keys: Arc::new(keys),
-        denylist,
+        tokens: TokenCheck {
+            keys: Arc::new(keys),
+            denylist,
+            clock,
+        },
         hasher,
         throttle: Arc::new(throttle),
         config: Arc::new(config),
@@ -169,7 +185,7 @@ async fn revocation_stores(
 /// The whole HTTP application: routes and the layers around them.
 pub fn app(state: AppState) -> Result<Router, StartupError> {
     let config = Arc::clone(&state.config);
-    let denylist = Arc::clone(&state.denylist);
+    let denylist = Arc::clone(&state.tokens.denylist);
     let limits = Limits::from_config(&config);
     let db = state.db.clone();
     let pipeline = Pipeline {

@@ -5,15 +5,16 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{denylist::SharedDenylist, jwt::Keys, password::PasswordHasher, throttle::Throttle},
+    auth::{guard::TokenCheck, password::PasswordHasher, throttle::Throttle},
     config::Config,
 };
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
-    pub keys: Arc<Keys>,
-    pub denylist: SharedDenylist,
+    /// The keys, the denylist and the clock: what checks tokens, and what issues and revokes
+    /// them.
+    pub tokens: TokenCheck,
     pub hasher: PasswordHasher,
     pub throttle: Arc<Throttle>,
     pub config: Arc<Config>,

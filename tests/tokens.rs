@@ -213,6 +213,8 @@ async fn an_access_token_cannot_be_used_as_a_refresh_token() {
     assert!(app.refresh(&ada.refresh).await["data"]["refreshToken"].is_object());
 }
 
+/// The one expiry test that waits for real time: the clock the others move is the one the
+/// server reads.
 #[tokio::test]
 async fn an_expired_access_token_is_rejected_as_expired() {
     let app = spawn_app_with(&["--access-token-ttl=1"]).await;
@@ -281,10 +283,28 @@ async fn refreshing_rotates_the_refresh_token_and_gives_a_non_fresh_access_token
 }
 
 #[tokio::test]
+async fn an_access_token_expires_after_its_lifetime_and_the_session_after_its_own() {
+    let app = spawn_app().await; // 15 minutes and 30 days
+    let ada = app.user("ada").await;
+
+    app.advance_clock(Duration::from_secs(14 * 60));
+    assert_eq!(app.me(&ada.access).await["data"]["me"]["username"], "ada");
+    app.advance_clock(Duration::from_secs(2 * 60));
+    assert_error(&app.me(&ada.access).await, "TOKEN_EXPIRED");
+
+    let refreshed = app.refresh(&ada.refresh).await;
+    let rotated = refreshed["data"]["refreshToken"]["refreshToken"]
+        .as_str()
+        .expect("refreshed within the session");
+    app.advance_clock(Duration::from_secs(30 * 24 * 3600));
+    assert_error(&app.refresh(rotated).await, "TOKEN_EXPIRED");
+}
+
+#[tokio::test]
 async fn rotation_never_extends_the_session() {
     let app = spawn_app().await;
     let ada = app.user("ada").await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.advance_clock(Duration::from_secs(60));
 
     let body = app.refresh(&ada.refresh).await;
 

@@ -4,7 +4,8 @@
 // codegen treats it exactly like the checked-in schema.graphql.
 import { buildClientSchema, getIntrospectionQuery, parse, printSchema } from 'graphql';
 
-export default async function introspectionLoader(url) {
+/** The introspection result (`data`) of the server at `url`, asked as the standard query. */
+export async function introspect(url) {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
@@ -23,5 +24,9 @@ export default async function introspectionLoader(url) {
   if (!response.ok || body.errors?.length) {
     throw new Error(`introspection of ${url} failed (HTTP ${response.status}): ${JSON.stringify(body.errors ?? body)}`);
   }
-  return parse(printSchema(buildClientSchema(body.data)));
+  return body.data;
+}
+
+export default async function introspectionLoader(url) {
+  return parse(printSchema(buildClientSchema(await introspect(url))));
 }

@@ -10,10 +10,10 @@ import {
   Source,
   buildClientSchema,
   buildSchema,
-  getIntrospectionQuery,
   printSchema,
 } from 'graphql';
 
+import { introspect } from '../lib/introspection-loader.js';
 import { bin, run } from '../lib/run.js';
 import { CLIENTS_DIR, SCHEMA_FILE, startServer } from '../lib/server.js';
 
@@ -25,26 +25,6 @@ const LIVE_SDL = join(GENERATED, 'live-schema.graphql');
 // AST nodes: so `@specifiedBy` on DateTime, present in schema.graphql, always shows up as
 // "added". That line is the only one the direct URL diff may print.
 const URL_DIFF_ARTEFACTS = ['Directive specifiedBy was added to scalar DateTime'];
-
-async function introspect(url) {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
-    body: JSON.stringify({
-      query: getIntrospectionQuery({
-        descriptions: true,
-        specifiedByUrl: true,
-        directiveIsRepeatable: true,
-        schemaDescription: true,
-        inputValueDeprecation: true,
-      }),
-    }),
-  });
-  const body = await response.json();
-  assert.equal(response.status, 200, JSON.stringify(body));
-  assert.equal(body.errors, undefined);
-  return body.data;
-}
 
 function inspector(args) {
   return run(bin('graphql-inspector'), args);

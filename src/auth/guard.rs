@@ -1,20 +1,31 @@
-//! The request's identity. The HTTP handler puts the `Authorization` header into the GraphQL
-//! context as an [`Auth`]; the first resolver that needs a user verifies it (signature, claims,
-//! type, denylist) and the result is kept for the rest of the request. Public fields never ask,
-//! so they stay public; a token that is present but bad is an error, never "anonymous".
-//! [`authenticate`] is that check alone, without HTTP or GraphQL (the `guard` benchmark runs it).
+//! The request's identity. The request pipeline puts the credentials a transport read into
+//! the GraphQL context as an [`Auth`]; the first resolver that needs a user verifies them
+//! (signature, claims, type, denylist) and the result is kept for the rest of the request.
+//! Public fields never ask, so they stay public; a token that is present but bad is an error,
+//! never "anonymous". [`authenticate`] is that check alone, without HTTP or GraphQL (the
+//! `guard` benchmark runs it); a [`TokenCheck`] holds exactly what it needs.
+
+use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::{
-    denylist::{Denylist, Revocable},
+    denylist::{Denylist, Revocable, SharedDenylist},
     jwt::{Claims, Keys, TokenType},
 };
 use crate::{
     error::{AppError, AppResult},
-    state::AppState,
+    time::Clock,
 };
+
+/// What checking a token needs: the keys, the denylist, and the clock `exp` is read against.
+#[derive(Clone)]
+pub struct TokenCheck {
+    pub keys: Arc<Keys>,
+    pub denylist: SharedDenylist,
+    pub clock: Clock,
+}
 
 /// Who is calling, as proven by a valid access token.
 #[derive(Clone, Debug)]
@@ -39,17 +50,17 @@ impl Auth {
     }
 
     /// The caller if a valid token was presented, `None` without one, an error for a bad one.
-    pub async fn principal(&self, state: &AppState) -> Result<Option<&Principal>, &AppError> {
+    pub async fn principal(&self, check: &TokenCheck) -> Result<Option<&Principal>, &AppError> {
         self.verified
-            .get_or_init(|| verify_header(state, self.header.as_deref()))
+            .get_or_init(|| verify_header(check, self.header.as_deref()))
             .await
             .as_ref()
             .map(Option::as_ref)
     }
 
     /// The caller, or UNAUTHENTICATED when no token was presented.
-    pub async fn require(&self, state: &AppState) -> Result<&Principal, AppError> {
-        match self.principal(state).await {
+    pub async fn require(&self, check: &TokenCheck) -> Result<&Principal, AppError> {
+        match self.principal(check).await {
             Ok(Some(principal)) => Ok(principal),
             Ok(None) => Err(AppError::Unauthenticated(
                 "This operation needs an access token: send `Authorization: Bearer <token>`."
@@ -60,24 +71,28 @@ impl Auth {
     }
 }
 
-async fn verify_header(state: &AppState, header: Option<&str>) -> AppResult<Option<Principal>> {
+async fn verify_header(check: &TokenCheck, header: Option<&str>) -> AppResult<Option<Principal>> {
     match header {
-        Some(header) => authenticate(&state.keys, &*state.denylist, header)
-            .await
-            .map(Some),
+        Some(header) => {
+            let now = check.clock.unix_now();
+            let verified = authenticate(&check.keys, &*check.denylist, header, now).await;
+            verified.map(Some)
+        }
         None => Ok(None),
     }
 }
 
-/// The whole check of one request's `Authorization` header: bearer syntax, signature and
-/// claims, token type, then the denylist (token and login session). No user is loaded.
+/// The whole check of one request's `Authorization` header at the Unix time `now`: bearer
+/// syntax, signature and claims, token type, then the denylist (token and login session). No
+/// user is loaded.
 pub async fn authenticate(
     keys: &Keys,
     denylist: &dyn Denylist,
     header: &str,
+    now: i64,
 ) -> AppResult<Principal> {
     let token = bearer_token(header)?;
-    let claims = keys.verify(token, TokenType::Access)?;
+    let claims = keys.verify(token, TokenType::Access, now)?;
     let items = [Revocable::Token(claims.jti), Revocable::Session(claims.sid)];
     if denylist.any_revoked(&items).await? {
         return Err(AppError::TokenRevoked);

@@ -1,6 +1,7 @@
 //! Signed tokens: the claims we issue, the keys built once from configuration, and a decoder
 //! whose every check is set explicitly (algorithm pinned to HS256, issuer, audience, `nbf`,
-//! leeway) rather than left to the library's defaults.
+//! leeway) rather than left to the library's defaults. `exp` and `nbf` are compared with the
+//! time the caller passes (its [`crate::time::Clock`]), not the library's own reading.
 
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ pub struct Keys {
     validation: Validation,
     issuer: String,
     audience: String,
+    leeway: i64,
 }
 
 impl Keys {
@@ -54,9 +56,9 @@ impl Keys {
     ) -> Result<Self, jsonwebtoken::errors::Error> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
-        validation.leeway = leeway.as_secs();
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // Checked against the caller's clock in `verify`; their presence is still required.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.validate_aud = true;
         validation.reject_tokens_expiring_in_less_than = 0;
         validation.set_issuer(&[issuer]);
@@ -68,6 +70,7 @@ impl Keys {
             validation,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            leeway: i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX),
         })
     }
 
@@ -99,11 +102,18 @@ impl Keys {
         encode(&Header::new(Algorithm::HS256), claims, &self.encoding).map_err(AppError::internal)
     }
 
-    /// Verifies signature and registered claims, then that the token is of the expected type.
-    pub fn verify(&self, token: &str, expected: TokenType) -> AppResult<Claims> {
+    /// Verifies signature and registered claims at the Unix time `now`, then that the token is
+    /// of the expected type.
+    pub fn verify(&self, token: &str, expected: TokenType, now: i64) -> AppResult<Claims> {
         let claims = decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|err| rejection(err.kind()))?
             .claims;
+        if claims.exp < now.saturating_sub(self.leeway) {
+            return Err(AppError::TokenExpired);
+        }
+        if claims.nbf > now.saturating_add(self.leeway) {
+            return Err(rejection(&ErrorKind::ImmatureSignature));
+        }
         if claims.token_type != expected {
             return Err(AppError::Unauthenticated(match expected {
                 TokenType::Access => "A refresh token cannot be used as an access token.".into(),

@@ -11,9 +11,18 @@ use std::{
 
 use rand::{Rng, distr::Alphanumeric};
 
-use crate::config::Config;
-
 pub const MIN_SECRET_LEN: usize = 32;
+
+/// Where the secret comes from: the parts of the configuration that decide it.
+pub struct SecretSource<'a> {
+    /// `JWT_SECRET`, if set.
+    pub secret: Option<&'a str>,
+    /// `JWT_SECRET_FILE`, if set.
+    pub file: Option<&'a Path>,
+    /// The database URL, beside whose SQLite file the development secret is kept.
+    pub database_url: &'a str,
+    pub production: bool,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -27,10 +36,10 @@ pub enum SecretError {
     File { path: PathBuf, source: io::Error },
 }
 
-pub fn resolve(config: &Config) -> Result<Vec<u8>, SecretError> {
-    if let Some(secret) = &config.jwt_secret {
+pub fn resolve(source: &SecretSource<'_>) -> Result<Vec<u8>, SecretError> {
+    if let Some(secret) = source.secret {
         if secret.len() < MIN_SECRET_LEN {
-            if config.is_production() {
+            if source.production {
                 return Err(SecretError::TooShort(secret.len()));
             }
             tracing::warn!(
@@ -39,22 +48,22 @@ pub fn resolve(config: &Config) -> Result<Vec<u8>, SecretError> {
         }
         return Ok(secret.as_bytes().to_vec());
     }
-    if config.is_production() {
+    if source.production {
         return Err(SecretError::Missing);
     }
-    let path = default_file(config);
+    let path = default_file(source);
     load_or_create(&path).map_err(|source| SecretError::File { path, source })
 }
 
 /// Beside the SQLite file, or in the working directory for other databases.
-fn default_file(config: &Config) -> PathBuf {
-    if let Some(path) = &config.jwt_secret_file {
-        return path.clone();
+fn default_file(source: &SecretSource<'_>) -> PathBuf {
+    if let Some(path) = source.file {
+        return path.to_owned();
     }
-    let sqlite_file = config
-        .database_url
+    let url = source.database_url;
+    let sqlite_file = url
         .strip_prefix("sqlite://")
-        .or_else(|| config.database_url.strip_prefix("sqlite:"))
+        .or_else(|| url.strip_prefix("sqlite:"))
         .map(|rest| rest.split('?').next().unwrap_or(rest))
         .filter(|file| !file.is_empty() && !file.contains(":memory:"));
     match sqlite_file {

@@ -23,19 +23,22 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-pub async fn create(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    user_id: Uuid,
-    refresh_jti: Uuid,
-    expires_at: DateTime<Utc>,
-) -> AppResult<()> {
+/// A login session about to be written.
+pub struct NewSession {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub refresh_jti: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn create(db: &impl ConnectionTrait, session: NewSession) -> AppResult<()> {
     ActiveModel {
-        id: Set(id),
-        user_id: Set(user_id),
-        refresh_jti: Set(refresh_jti),
-        created_at: Set(crate::time::now()),
-        expires_at: Set(expires_at),
+        id: Set(session.id),
+        user_id: Set(session.user_id),
+        refresh_jti: Set(session.refresh_jti),
+        created_at: Set(session.created_at),
+        expires_at: Set(session.expires_at),
         revoked_at: Set(None),
     }
     .insert(db)
@@ -64,9 +67,13 @@ pub async fn rotate(
     Ok(result.rows_affected == 1)
 }
 
-pub async fn mark_revoked(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<()> {
+pub async fn mark_revoked(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> AppResult<()> {
     Entity::update_many()
-        .col_expr(Column::RevokedAt, Expr::value(crate::time::now()))
+        .col_expr(Column::RevokedAt, Expr::value(now))
         .filter(Column::Id.is_in(ids.iter().copied()))
         .filter(Column::RevokedAt.is_null())
         .exec(db)
@@ -74,12 +81,16 @@ pub async fn mark_revoked(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<
     Ok(())
 }
 
-/// The user's sessions that are neither revoked nor expired.
-pub async fn live_for_user(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<Vec<Model>> {
+/// The user's sessions that are neither revoked nor expired at `now`.
+pub async fn live_for_user(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<Model>> {
     Ok(Entity::find()
         .filter(Column::UserId.eq(user_id))
         .filter(Column::RevokedAt.is_null())
-        .filter(Column::ExpiresAt.gt(crate::time::now()))
+        .filter(Column::ExpiresAt.gt(now))
         .all(db)
         .await?)
 }

@@ -129,13 +129,7 @@ pub async fn rehash_password(
     expected: &str,
     hash: String,
 ) -> AppResult<bool> {
-    let result = Entity::update_many()
-        .col_expr(Column::PasswordHash, Expr::value(hash))
-        .filter(Column::Id.eq(id))
-        .filter(Column::PasswordHash.eq(expected))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    replace_hash(db, id, expected, hash, false).await
 }
 
 /// Sets a new password in place of the hash `expected` that it was checked against, and
@@ -146,12 +140,22 @@ pub async fn change_password(
     expected: &str,
     hash: String,
 ) -> AppResult<bool> {
-    let result = Entity::update_many()
-        .col_expr(Column::PasswordHash, Expr::value(hash))
-        .col_expr(
-            Column::CredentialEpoch,
-            Expr::col(Column::CredentialEpoch).add(1),
-        )
+    replace_hash(db, id, expected, hash, true).await
+}
+
+/// The compare-and-swap both of the above are.
+async fn replace_hash(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    expected: &str,
+    hash: String,
+    raise_epoch: bool,
+) -> AppResult<bool> {
+    let mut update = Entity::update_many().col_expr(Column::PasswordHash, Expr::value(hash));
+    if raise_epoch {
+        update = update.col_expr(Column::CredentialEpoch, next_epoch());
+    }
+    let result = update
         .filter(Column::Id.eq(id))
         .filter(Column::PasswordHash.eq(expected))
         .exec(db)
@@ -159,13 +163,14 @@ pub async fn change_password(
     Ok(result.rows_affected == 1)
 }
 
+fn next_epoch() -> Expr {
+    Expr::col(Column::CredentialEpoch).add(1)
+}
+
 /// Raises the credential epoch of the account `id` (a logout of every session).
 pub async fn raise_credential_epoch(db: &impl ConnectionTrait, id: Uuid) -> AppResult<()> {
     Entity::update_many()
-        .col_expr(
-            Column::CredentialEpoch,
-            Expr::col(Column::CredentialEpoch).add(1),
-        )
+        .col_expr(Column::CredentialEpoch, next_epoch())
         .filter(Column::Id.eq(id))
         .exec(db)
         .await?;

@@ -14,10 +14,7 @@ use super::{
     state,
 };
 use crate::{
-    db::{
-        self,
-        recipe_pages::{Filter, Order},
-    },
+    db::recipe_pages::{Filter, Order},
     recipes::listing::{self, MAX_FIRST, Page, Visibility},
 };
 
@@ -87,7 +84,7 @@ impl RecipeConnection {
     /// How many recipes the whole listing holds (all pages; `first` and `after` ignored).
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
         let count = match &self.total {
-            Total::Query(filter) => db::recipe_pages::count(&state(ctx).db, filter).await?,
+            Total::Query(filter) => listing::count(&state(ctx).db, filter).await?,
             Total::Author {
                 author,
                 viewer,

@@ -32,7 +32,7 @@ pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
 /// The caller, or UNAUTHENTICATED / TOKEN_EXPIRED / TOKEN_REVOKED.
 pub(crate) async fn require_user<'a>(ctx: &Context<'a>) -> Result<&'a Principal, AppError> {
     match ctx.data_opt::<Auth>() {
-        Some(auth) => auth.require(state(ctx)).await,
+        Some(auth) => auth.require(&state(ctx).tokens).await,
         None => Err(AppError::Unauthenticated(
             "No credentials were sent.".into(),
         )),
@@ -42,7 +42,7 @@ pub(crate) async fn require_user<'a>(ctx: &Context<'a>) -> Result<&'a Principal,
 /// The caller if a token was sent; an error if the token is bad; `None` without one.
 pub(crate) async fn viewer<'a>(ctx: &Context<'a>) -> Result<Option<&'a Principal>, AppError> {
     match ctx.data_opt::<Auth>() {
-        Some(auth) => auth.principal(state(ctx)).await.map_err(AppError::clone),
+        Some(auth) => (auth.principal(&state(ctx).tokens).await).map_err(AppError::clone),
         None => Ok(None),
     }
 }

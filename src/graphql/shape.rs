@@ -101,25 +101,27 @@ type Measured<'a> = HashMap<&'a str, [Counts; 2]>;
 /// but after a walk that follows it).
 pub fn measure(document: &ExecutableDocument) -> Result<Shape, Cycle> {
     let fragments = measure_fragments(document)?;
-    let mut shape = Shape::default();
+    let (mut all, mut root_fields) = (Counts::default(), 0);
     for (_, operation) in document.operations.iter() {
         let counts = counts(&operation.node.selection_set.node, Within::Data, &fragments);
-        shape.fields = shape.fields.saturating_add(counts.fields);
-        shape.aliases = shape.aliases.saturating_add(counts.aliases);
-        shape.root_fields = shape.root_fields.max(counts.roots);
-        shape.visits = shape.visits.saturating_add(counts.visits);
-        shape.nesting = shape.nesting.max(counts.nesting);
-        shape.depth = shape.depth.max(counts.depth);
-        shape.introspection_fields =
-            (shape.introspection_fields).saturating_add(counts.introspection_fields);
-        shape.introspection_lists = shape.introspection_lists.max(counts.introspection_lists);
-        shape.of_type_chain = shape.of_type_chain.max(counts.of_type);
+        root_fields = counts.roots.max(root_fields);
+        all.add(&counts);
     }
     for [counts, _] in fragments.values() {
-        shape.visits = shape.visits.saturating_add(counts.visits);
-        shape.nesting = shape.nesting.max(counts.nesting);
+        all.visits = all.visits.saturating_add(counts.visits);
+        all.nesting = all.nesting.max(counts.nesting);
     }
-    Ok(shape)
+    Ok(Shape {
+        fields: all.fields,
+        aliases: all.aliases,
+        root_fields,
+        visits: all.visits,
+        nesting: all.nesting,
+        depth: all.depth,
+        introspection_fields: all.introspection_fields,
+        introspection_lists: all.introspection_lists,
+        of_type_chain: all.of_type,
+    })
 }
 
 /// Every fragment's counts, each measured once after the fragments it spreads.
@@ -233,18 +235,26 @@ fn counts(set: &SelectionSet, within: Within, fragments: &Measured<'_>) -> Count
                 }
             }
         };
-        total.fields = total.fields.saturating_add(own.fields);
-        total.aliases = total.aliases.saturating_add(own.aliases);
-        total.roots = total.roots.saturating_add(own.roots);
-        total.visits = total.visits.saturating_add(own.visits);
-        total.introspection_fields =
-            (total.introspection_fields).saturating_add(own.introspection_fields);
-        total.nesting = total.nesting.max(own.nesting);
-        total.depth = total.depth.max(own.depth);
-        total.introspection_lists = total.introspection_lists.max(own.introspection_lists);
-        total.of_type = total.of_type.max(own.of_type);
+        total.add(&own);
     }
     total
+}
+
+impl Counts {
+    /// Adds the counts of a sibling selection: what adds up is summed, what is the longest
+    /// path is the larger.
+    fn add(&mut self, other: &Counts) {
+        self.fields = self.fields.saturating_add(other.fields);
+        self.aliases = self.aliases.saturating_add(other.aliases);
+        self.roots = self.roots.saturating_add(other.roots);
+        self.visits = self.visits.saturating_add(other.visits);
+        self.introspection_fields =
+            (self.introspection_fields).saturating_add(other.introspection_fields);
+        self.nesting = self.nesting.max(other.nesting);
+        self.depth = self.depth.max(other.depth);
+        self.introspection_lists = self.introspection_lists.max(other.introspection_lists);
+        self.of_type = self.of_type.max(other.of_type);
+    }
 }
 
 /// The counts of one field and what it selects.

@@ -10,7 +10,7 @@ use super::{
     recipe_input::Visibility,
     require_user, state, viewer,
 };
-use crate::db::{self, users};
+use crate::{accounts, db::users};
 
 /// A person on Smilecook. The email is shown to its owner only.
 pub struct User {
@@ -78,15 +78,12 @@ impl UserQuery {
     /// The caller's own account (needs an access token).
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
         let principal = require_user(ctx).await?;
-        let user = db::users::find_by_id(&state(ctx).db, principal.user_id).await?;
-        user.map(User::own).ok_or_else(|| {
-            crate::error::AppError::Unauthenticated("This account no longer exists.".into()).into()
-        })
+        Ok(User::own(accounts::me(state(ctx), principal).await?))
     }
 
     /// A person by username (any case); null when nobody has it.
     async fn user(&self, ctx: &Context<'_>, username: String) -> Result<Option<User>> {
-        let user = db::users::find_by_username(&state(ctx).db, &username).await?;
+        let user = accounts::find_by_username(state(ctx), &username).await?;
         Ok(user.map(User::public))
     }
 }

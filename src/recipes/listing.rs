@@ -68,6 +68,11 @@ pub enum Visibility {
 
 /// The filter for `author`'s recipes seen by `viewer`: the author sees what they ask for,
 /// everybody else sees the published ones, whatever they ask for.
+/// How many recipes `filter` lists, over all pages.
+pub async fn count(db: &impl ConnectionTrait, filter: &Filter) -> AppResult<u64> {
+    db::recipe_pages::count(db, filter).await
+}
+
 pub fn author_filter(author: Uuid, viewer: Option<Uuid>, visibility: Visibility) -> Filter {
     let published = match visibility {
         _ if viewer != Some(author) => Some(true),

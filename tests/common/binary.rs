@@ -101,13 +101,9 @@ impl Binary {
         variables: Value,
         token: Option<&str>,
     ) -> Value {
-        let body =
-            serde_json::json!({ "query": document, "operationName": name, "variables": variables });
-        let mut request = self.client.post(self.url("/graphql")).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        answer(request).await.1
+        let body = super::operation(document, name, variables);
+        let authorization = token.map(|t| format!("Bearer {t}"));
+        super::post_graphql(&self.client, &self.url("/graphql"), &body, authorization).await
     }
 
     /// POSTs raw bytes as `application/json`.

@@ -15,7 +15,7 @@ pub mod proxy;
 use std::{path::Path, time::Duration};
 
 use serde_json::{Value, json};
-use smilecook::{config, startup};
+use smilecook::{config, startup, time::Clock};
 use tokio::sync::oneshot;
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -27,6 +27,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The directory holding this test's SQLite file (and a generated secret file, if any).
     pub dir: tempfile::TempDir,
+    /// The clock tokens and sessions expire by; [`TestApp::advance_clock`] moves it.
+    pub clock: Clock,
     args: Vec<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -104,6 +106,7 @@ pub async fn spawn_app_from(args: Vec<String>, dir: tempfile::TempDir) -> TestAp
         database_url,
         client: reqwest::Client::new(),
         dir,
+        clock: Clock::adjustable(),
         args,
         shutdown: None,
         server: None,
@@ -150,6 +153,7 @@ impl TestApp {
             database_url: self.database_url.clone(),
             client: reqwest::Client::new(),
             dir,
+            clock: self.clock.clone(),
             args: self.args.clone(),
             shutdown: None,
             server: None,
@@ -164,7 +168,7 @@ impl TestApp {
 
     async fn try_start(&mut self) -> Result<(), startup::StartupError> {
         let config = config::from_args(&self.args).expect("test configuration");
-        let server = startup::build(config).await?;
+        let server = startup::build_with_clock(config, self.clock.clone()).await?;
         self.addr = format!("http://{}", server.local_addr().expect("bound address"));
         let (tx, rx) = oneshot::channel();
         self.shutdown = Some(tx);
@@ -176,6 +180,12 @@ impl TestApp {
                 .await;
         }));
         Ok(())
+    }
+
+    /// Moves the server's clock (and its siblings') forward: tokens and sessions expire as if
+    /// that much time had passed.
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock.advance(by);
     }
 
     /// The server's `/health` answer.
@@ -249,17 +259,12 @@ impl TestApp {
         variables: Value,
         authorization: Option<String>,
     ) -> Value {
-        let body = json!({ "query": document, "operationName": name, "variables": variables });
-        self.post(&body, authorization).await
+        self.post(&operation(document, name, variables), authorization)
+            .await
     }
 
     async fn post(&self, body: &Value, authorization: Option<String>) -> Value {
-        let mut request = self.client.post(self.url("/graphql")).json(body);
-        if let Some(value) = authorization {
-            request = request.header(reqwest::header::AUTHORIZATION, value);
-        }
-        let response = request.send().await.expect("request sent");
-        response.json().await.expect("JSON body")
+        post_graphql(&self.client, &self.url("/graphql"), body, authorization).await
     }
 
     pub async fn register(&self, username: &str) -> Value {
@@ -342,6 +347,27 @@ impl Drop for TestApp {
 }
 
 pub const AUTH: &str = include_str!("../operations/auth.graphql");
+
+/// The body that runs the operation `name` of `document`.
+pub fn operation(document: &str, name: &str, variables: Value) -> Value {
+    json!({ "query": document, "operationName": name, "variables": variables })
+}
+
+/// POSTs a GraphQL `body` to `url`, with this `Authorization` value if any; the JSON answer,
+/// whatever the status.
+pub async fn post_graphql(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    authorization: Option<String>,
+) -> Value {
+    let mut request = client.post(url).json(body);
+    if let Some(value) = authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, value);
+    }
+    let response = request.send().await.expect("request sent");
+    response.json().await.expect("JSON body")
+}
 
 /// The `extensions.code` of the first error, if any.
 /// Runs `statement` on the test database behind the server's back.

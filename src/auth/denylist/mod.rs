@@ -29,7 +29,7 @@ pub use self::{
     redis_store::{RedisDenylist, connect_redis},
     sql_store::SqlDenylist,
 };
-use crate::{error::AppResult, tasks::BackgroundTask};
+use crate::{error::AppResult, tasks::BackgroundTask, time::Clock};
 
 /// What can be revoked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -74,14 +74,15 @@ pub trait Denylist: Send + Sync {
 
 pub type SharedDenylist = Arc<dyn Denylist>;
 
-/// Prunes the denylist every `every` until dropped (the handle aborts the task).
-pub fn spawn_pruning(denylist: SharedDenylist, every: Duration) -> BackgroundTask {
+/// Prunes the denylist every `every`, of what has expired by `clock`, until dropped (the
+/// handle aborts the task).
+pub fn spawn_pruning(denylist: SharedDenylist, every: Duration, clock: Clock) -> BackgroundTask {
     BackgroundTask::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match denylist.prune(crate::time::unix_now()).await {
+            match denylist.prune(clock.unix_now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(pruned = n, "pruned expired denylist entries"),
                 Err(err) => tracing::warn!(error = ?err, "denylist pruning failed"),
