@@ -61,7 +61,7 @@ const RECIPE_COLUMNS: [&str; 12] = [
     "created_at",
     "updated_at",
 ];
-const USER_COLUMNS: [&str; 7] = [
+const USER_COLUMNS: [&str; 8] = [
     "id",
     "username",
     "username_key",
@@ -69,6 +69,7 @@ const USER_COLUMNS: [&str; 7] = [
     "email_key",
     "password_hash",
     "created_at",
+    "credential_epoch",
 ];
 /// `first: 20`, plus the one row that tells whether another page follows.
 const PAGE_LIMIT: i64 = 21;
@@ -139,6 +140,7 @@ struct UserRow {
     email_key: String,
     password_hash: String,
     created_at: DateTime<Utc>,
+    credential_epoch: i64,
 }
 
 #[tokio::main]
@@ -400,6 +402,7 @@ where
     Uuid: Decodes<R>,
     String: Decodes<R>,
     DateTime<Utc>: Decodes<R>,
+    i64: Decodes<R>,
 {
     Ok(UserRow {
         id: row.try_get("id")?,
@@ -409,5 +412,6 @@ where
         email_key: row.try_get("email_key")?,
         password_hash: row.try_get("password_hash")?,
         created_at: row.try_get("created_at")?,
+        credential_epoch: row.try_get("credential_epoch")?,
     })
 }

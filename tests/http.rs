@@ -59,17 +59,17 @@ async fn the_health_check_answers_200() {
     assert_eq!(response.status(), 200);
 }
 
+/// `GET /graphql` as a browser asks for a page.
+async fn open_in_browser(app: &TestApp) -> Response {
+    let request = app.client.get(app.url("/graphql")).header(ACCEPT, "text/html");
+    request.send().await.expect("request sent")
+}
+
 #[tokio::test]
 async fn browsers_get_graphiql_whole_from_the_server_itself() {
     let app = spawn_app().await;
 
-    let response = app
-        .client
-        .get(app.url("/graphql"))
-        .header(ACCEPT, "text/html")
-        .send()
-        .await
-        .unwrap();
+    let response = open_in_browser(&app).await;
 
     assert_eq!(response.status(), 200);
     assert!(content_type(&response).starts_with("text/html"));
@@ -111,13 +111,7 @@ async fn browsers_get_graphiql_whole_from_the_server_itself() {
 async fn with_introspection_off_there_is_no_graphiql() {
     let app = common::spawn_app_with(&["--introspection=false"]).await;
 
-    let page = app
-        .client
-        .get(app.url("/graphql"))
-        .header(ACCEPT, "text/html")
-        .send()
-        .await
-        .unwrap();
+    let page = open_in_browser(&app).await;
     let asset = app
         .client
         .get(app.url("/graphiql/start-1.js"))
