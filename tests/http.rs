@@ -61,7 +61,10 @@ async fn the_health_check_answers_200() {
 
 /// `GET /graphql` as a browser asks for a page.
 async fn open_in_browser(app: &TestApp) -> Response {
-    let request = app.client.get(app.url("/graphql")).header(ACCEPT, "text/html");
+    let request = app
+        .client
+        .get(app.url("/graphql"))
+        .header(ACCEPT, "text/html");
     request.send().await.expect("request sent")
 }
 
