@@ -165,6 +165,30 @@ pub struct Config {
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
 
+    /// How long a WebSocket may stay open without sending `connection_init` (closed with 4408).
+    #[arg(long, env = "WS_INIT_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    pub ws_init_timeout: Duration,
+
+    /// How often the server pings an idle WebSocket; one silent for twice as long is closed.
+    #[arg(long, env = "WS_KEEPALIVE", default_value = "15s", value_parser = parse_duration)]
+    pub ws_keepalive: Duration,
+
+    /// Most subscriptions running at once on one WebSocket.
+    #[arg(long, env = "MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 32)]
+    pub max_subscriptions_per_connection: usize,
+
+    /// Most open subscription connections (WebSocket or SSE) of one user.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_USER", default_value_t = 32)]
+    pub max_connections_per_user: usize,
+
+    /// Most open subscription connections (WebSocket or SSE) from one client address.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
+    pub max_connections_per_address: usize,
+
+    /// How often open connections check that their token has not been revoked.
+    #[arg(long, env = "REVOCATION_CHECK_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
+    pub revocation_check_interval: Duration,
+
     /// How often expired entries are pruned from the SQL denylist.
     #[arg(long, env = "DENYLIST_PRUNE_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub denylist_prune_interval: Duration,

@@ -33,6 +33,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod recipes;

@@ -22,11 +22,13 @@ use crate::{
     },
     config::Config,
     db,
+    events::Events,
     graphql::{
         execute::Pipeline,
+        live::Connections,
         schema::{Limits, build_schemas},
     },
-    http::{self, graphql::GraphQlState},
+    http::{self, graphql::GraphQlState, ws::WsConfig},
     state::AppState,
     tasks::BackgroundTask,
     time::Clock,
@@ -133,6 +135,7 @@ pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Server, St
         },
         hasher,
         throttle: Arc::new(throttle),
+        events: Events::default(),
         config: Arc::new(config),
     };
     let addr = state.config.bind;
@@ -188,6 +191,18 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
     let denylist = Arc::clone(&state.tokens.denylist);
     let limits = Limits::from_config(&config);
     let db = state.db.clone();
+    let ws = WsConfig {
+        tokens: state.tokens.clone(),
+        connections: Connections::new(
+            config.max_connections_per_user,
+            config.max_connections_per_address,
+        ),
+        init_timeout: config.ws_init_timeout,
+        keepalive: config.ws_keepalive,
+        max_subscriptions: config.max_subscriptions_per_connection,
+        revocation_check: config.revocation_check_interval,
+        max_message_bytes: config.max_body_bytes,
+    };
     let pipeline = Pipeline {
         schemas: build_schemas(state, &limits),
         limits: limits.query,
@@ -195,6 +210,7 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
     };
     let gql = GraphQlState {
         pipeline,
+        ws: Some(ws),
         graphiql: config.introspection(),
         max_batch: config.max_batch,
         trust_forwarded_for: config.trust_forwarded_for,

@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     auth::{guard::TokenCheck, password::PasswordHasher, throttle::Throttle},
     config::Config,
+    events::Events,
 };
 
 #[derive(Clone)]
@@ -17,5 +18,7 @@ pub struct AppState {
     pub tokens: TokenCheck,
     pub hasher: PasswordHasher,
     pub throttle: Arc<Throttle>,
+    /// Recipe changes, for subscriptions.
+    pub events: Events,
     pub config: Arc<Config>,
 }

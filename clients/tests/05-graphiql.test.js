@@ -198,6 +198,34 @@ describe('GraphiQL in headless Chromium', () => {
     assert.ok(!stored.includes(user.accessToken), 'the access token is not stored');
   });
 
+  test('a subscription run in GraphiQL shows the events as they come (over its WebSocket)', async () => {
+    await typeInto(page, QUERY_EDITOR, 'subscription { recipePublished { name } }');
+    await page.evaluate((sel) => document.querySelector(sel).CodeMirror.setValue(''), RESPONSE);
+    // GraphiQL opens its WebSocket on the first subscription; publish once it has subscribed.
+    const subscribed = new Promise((resolve) => {
+      page.on('websocket', (socket) =>
+        socket.on('framesent', (frame) => {
+          if (String(frame.payload).includes('"subscribe"')) resolve();
+        }),
+      );
+    });
+    await page.locator(QUERY_EDITOR).click();
+    await page.keyboard.press('Control+Enter');
+    await subscribed;
+    await page.waitForTimeout(200);
+    await createPublishedRecipe(server.url, user.accessToken, { name: 'Live pancakes', cookTime: 9 });
+    await page.waitForFunction(
+      (sel) => document.querySelector(sel)?.CodeMirror?.getValue().includes('Live pancakes'),
+      RESPONSE,
+      { timeout: 15_000 },
+    );
+    await screenshot(page, '05-subscription');
+    const result = JSON.parse(await editorValue(page, RESPONSE));
+    assert.deepEqual(result, { data: { recipePublished: { name: 'Live pancakes' } } });
+    await page.locator('[aria-label="Stop query (Ctrl-Enter)"]').click(); // ends the subscription
+    await page.locator(RUN_BUTTON).waitFor();
+  });
+
   test('no Content-Security-Policy errors, no page errors, no request off 127.0.0.1', async () => {
     const cspMessages = consoleMessages.filter(({ text }) =>
       /Content[- ]Security[- ]Policy|Refused to (load|execute|apply|connect|frame)/i.test(text),
@@ -206,7 +234,7 @@ describe('GraphiQL in headless Chromium', () => {
     assert.deepEqual(await page.evaluate(() => window.__cspViolations), []);
     assert.deepEqual(pageErrors, []);
     assert.deepEqual(foreignRequests, [], 'requests to other hosts were attempted');
-    await screenshot(page, '05-final');
+    await screenshot(page, '06-final');
   });
 
   test('the CSP check above can fail: a resource from another origin is reported', async () => {

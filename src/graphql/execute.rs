@@ -14,6 +14,7 @@ use async_graphql::{
     Request, Response, ServerError, ServerResult,
     parser::types::{ExecutableDocument, OperationType},
 };
+use futures_util::{StreamExt, stream::BoxStream};
 
 use super::{
     doc_cache::{Cached, validation_key},
@@ -58,6 +59,15 @@ impl Prepared {
     /// Whether an operation that could run is a mutation or a subscription (false for a
     /// document refused by the checks, which is answered with the refusal).
     pub fn writes(&self) -> bool {
+        self.could_run(|ty| ty != OperationType::Query)
+    }
+
+    /// Whether an operation that could run is a subscription.
+    pub fn subscribes(&self) -> bool {
+        self.could_run(|ty| ty == OperationType::Subscription)
+    }
+
+    fn could_run(&self, is: impl Fn(OperationType) -> bool) -> bool {
         let Ok((document, _)) = &self.checked else {
             return false;
         };
@@ -66,7 +76,7 @@ impl Prepared {
             .operations
             .iter()
             .filter(|(op_name, _)| name.is_none() || op_name.map(|n| n.as_str()) == name)
-            .any(|(_, op)| op.node.ty != OperationType::Query)
+            .any(|(_, op)| is(op.node.ty))
     }
 }
 
@@ -95,6 +105,54 @@ impl Pipeline {
             false => request_errors(response),
         };
         Outcome { executed, response }
+    }
+
+    /// Runs a request of any kind as a stream of outcomes: one for a query or a mutation, one
+    /// per event for a subscription, and a single refused one for a request refused before
+    /// execution (after which the stream ends). For transports that keep a connection open.
+    pub fn stream(
+        &self,
+        prepared: Prepared,
+        context: &RequestContext,
+    ) -> BoxStream<'static, Outcome> {
+        let (document, _) = match prepared.checked {
+            Ok(checked) => checked,
+            Err(error) => {
+                let response = request_errors(Response::from_errors(vec![error]));
+                let refused = Outcome {
+                    executed: false,
+                    response,
+                };
+                return futures_util::stream::once(async move { refused }).boxed();
+            }
+        };
+        let mut explain = Some((
+            self.schemas.explainer.clone(),
+            self.attach(replay(&prepared.request), context),
+        ));
+        let mut request = prepared.request;
+        request.set_parsed_query(document);
+        let responses = self
+            .schemas
+            .executor
+            .execute_stream(self.attach(request, context));
+        responses
+            .then(move |response| {
+                let explain = explain.take();
+                async move {
+                    let executed = executed(&response);
+                    let response = match (executed, explain) {
+                        (true, _) => response,
+                        // Refused by validation: explained with the refusal's code.
+                        (false, Some((explainer, retry))) => {
+                            request_errors(explainer.execute(retry).await)
+                        }
+                        (false, None) => request_errors(response),
+                    };
+                    Outcome { executed, response }
+                }
+            })
+            .boxed()
     }
 
     /// Runs a checked document on the executing schema (its fast-validating twin when the same

@@ -8,12 +8,14 @@ pub mod connection;
 pub mod doc_cache;
 pub mod execute;
 pub mod limits;
+pub mod live;
 pub mod loaders;
 pub mod nesting;
 pub mod recipe;
 pub mod recipe_input;
 pub mod schema;
 pub mod shape;
+pub mod subscription;
 pub mod user;
 pub mod variables;
 

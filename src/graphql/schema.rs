@@ -8,7 +8,7 @@
 //! the numbers (`limits.rs`). An extension costs every field of every request a detour, about
 //! a tenth of the instructions of a page of recipes.
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder, ValidationMode};
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder, ValidationMode};
 
 use super::{
     auth::AuthMutation,
@@ -16,6 +16,7 @@ use super::{
     limits::QueryLimits,
     nesting::MAX_NESTING,
     recipe::{RecipeMutation, RecipeQuery},
+    subscription::RecipeSubscription,
     user::UserQuery,
 };
 use crate::{config::Config, state::AppState};
@@ -26,7 +27,10 @@ pub struct Query(UserQuery, RecipeQuery);
 #[derive(MergedObject, Default)]
 pub struct Mutation(AuthMutation, RecipeMutation);
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(RecipeSubscription);
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// What the schema lets clients do, from configuration.
 #[derive(Clone)]
@@ -91,9 +95,9 @@ pub fn build_schemas(state: AppState, limits: &Limits) -> Schemas {
 }
 
 fn configured(
-    mut builder: SchemaBuilder<Query, Mutation, EmptySubscription>,
+    mut builder: SchemaBuilder<Query, Mutation, Subscription>,
     limits: &Limits,
-) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+) -> SchemaBuilder<Query, Mutation, Subscription> {
     // Its own check of selection nesting (32 by default, uncoded) never fires before ours:
     // `QueryLimits` refuses deeper documents with QUERY_TOO_DEEP first.
     builder = builder.limit_recursive_depth(MAX_NESTING);
@@ -116,6 +120,10 @@ pub fn sdl() -> String {
     builder().finish().sdl_with_options(options)
 }
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
 }

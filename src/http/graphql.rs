@@ -18,7 +18,11 @@ use async_graphql::{BatchRequest, Request, Variables};
 use axum::{
     Extension,
     body::Bytes,
-    extract::{ConnectInfo, Query, State, rejection::BytesRejection},
+    extract::{
+        ConnectInfo, Query, State,
+        rejection::BytesRejection,
+        ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
+    },
     http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
@@ -29,6 +33,7 @@ use super::{
     graphiql,
     media::{APPLICATION_JSON, MediaType, accepts, negotiate},
     problem,
+    ws::{self, WsConfig},
 };
 use crate::{
     error::{Refusal, RequestError},
@@ -39,6 +44,8 @@ use crate::{
 #[derive(Clone)]
 pub struct GraphQlState {
     pub pipeline: Pipeline,
+    /// Subscriptions over WebSocket on `GET /graphql` (none: upgrades are refused).
+    pub ws: Option<WsConfig>,
     /// Serve GraphiQL to browsers on `GET /graphql`.
     pub graphiql: bool,
     /// Most operations in one batched (JSON array) request; 0 turns batching off.
@@ -61,7 +68,11 @@ pub async fn get(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     uri: Uri,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    if let Ok(upgrade) = upgrade {
+        return ws::upgrade(State(gql), peer, headers, upgrade).await;
+    }
     let context = request_context(&gql, peer, &headers);
     let wants_html = accepts(&headers, "text/html");
     let Ok(Query(params)) = Query::<GetParams>::try_from_uri(&uri) else {
@@ -129,14 +140,22 @@ pub async fn post(
         let error = RequestError::new(Refusal::BadRequest, "The request body is not valid UTF-8.");
         return problem(media, &error);
     };
+    let single = |request: Request| async {
+        let prepared = gql.pipeline.prepare(request);
+        if prepared.subscribes() {
+            let error = RequestError::new(
+                Refusal::BadRequest,
+                "Subscriptions run over a WebSocket (`graphql-transport-ws`) on this endpoint.",
+            );
+            return problem(media, &error);
+        }
+        respond(media, gql.pipeline.run_prepared(prepared, &context).await)
+    };
     if graphql_body {
-        let outcome = gql.pipeline.run(Request::new(text), &context).await;
-        return respond(media, outcome);
+        return single(Request::new(text)).await;
     }
     match parse_body(text, gql.max_batch) {
-        Ok(BatchRequest::Single(request)) => {
-            respond(media, gql.pipeline.run(request, &context).await)
-        }
+        Ok(BatchRequest::Single(request)) => single(request).await,
         Ok(BatchRequest::Batch(requests)) => {
             let mut body = b"[".to_vec();
             for (i, request) in requests.into_iter().enumerate() {
@@ -235,7 +254,7 @@ fn request_context(
 }
 
 /// The peer address, or the last `X-Forwarded-For` hop when the proxy in front is trusted.
-fn client_addr(
+pub(super) fn client_addr(
     gql: &GraphQlState,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: &HeaderMap,
@@ -249,7 +268,7 @@ fn client_addr(
 }
 
 /// The `Authorization` header; a value that is not visible ASCII reads as a malformed one.
-fn authorization(headers: &HeaderMap) -> Option<String> {
+pub(super) fn authorization(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("\u{0}").to_owned())

@@ -6,6 +6,7 @@
 pub mod graphiql;
 pub mod graphql;
 pub mod media;
+pub mod ws;
 
 use std::time::Duration;
 
@@ -94,6 +95,7 @@ pub fn problem(media: MediaType, error: &RequestError) -> Response {
         Refusal::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
         Refusal::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         Refusal::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
+        Refusal::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         Refusal::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     };

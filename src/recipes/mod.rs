@@ -4,7 +4,8 @@
 //! Visibility: a published recipe is visible to everyone, a draft to its author only; for
 //! anyone else a draft does not exist (NOT_FOUND, never a hint). Changing someone else's
 //! published recipe is FORBIDDEN. Every write is validated completely before anything is
-//! written, and ownership is part of the write's own WHERE clause.
+//! written, and ownership is part of the write's own WHERE clause. Every write that changed
+//! something is announced on the event bus once committed (`crate::events`).
 
 pub mod cursor;
 pub mod input;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 use crate::{
     db::{self, recipes::Recipe},
     error::{AppError, AppResult},
+    events::{Change, Events, RecipeEvent},
     time,
 };
 use input::{NewRecipe, RecipeChanges};
@@ -25,7 +27,12 @@ use input::{NewRecipe, RecipeChanges};
 const WRITE_ATTEMPTS: usize = 5;
 
 /// Saves a new draft by `author`.
-pub async fn create(db: &impl ConnectionTrait, author: Uuid, new: NewRecipe) -> AppResult<Recipe> {
+pub async fn create(
+    db: &impl ConnectionTrait,
+    events: &Events,
+    author: Uuid,
+    new: NewRecipe,
+) -> AppResult<Recipe> {
     let new = new.validate()?;
     let now = time::now();
     let recipe = Recipe {
@@ -42,6 +49,7 @@ pub async fn create(db: &impl ConnectionTrait, author: Uuid, new: NewRecipe) -> 
         updated_at: now,
     };
     db::recipes::insert(db, &recipe).await?;
+    events.publish(event(Change::Created, &recipe));
     Ok(recipe)
 }
 
@@ -62,38 +70,63 @@ pub async fn find_visible(
 /// Applies `changes` to `user`'s recipe; `updated_at` always advances.
 pub async fn update(
     db: &impl ConnectionTrait,
+    events: &Events,
     user: Uuid,
     id: &str,
     changes: RecipeChanges,
 ) -> AppResult<Recipe> {
     let changes = changes.validate()?;
-    modify(db, user, id, |recipe| {
+    let (recipe, _) = modify(db, user, id, |recipe| {
         changes.apply(recipe);
         true
     })
-    .await
+    .await?;
+    events.publish(event(Change::Updated, &recipe));
+    Ok(recipe)
 }
 
 /// Publishes or unpublishes `user`'s recipe. Idempotent: a recipe already in that state is
 /// returned unchanged (its `updated_at` included).
 pub async fn set_published(
     db: &impl ConnectionTrait,
+    events: &Events,
     user: Uuid,
     id: &str,
     published: bool,
 ) -> AppResult<Recipe> {
-    modify(db, user, id, |recipe| {
+    let (recipe, written) = modify(db, user, id, |recipe| {
         let changed = recipe.is_publish != published;
         recipe.is_publish = published;
         changed
     })
-    .await
+    .await?;
+    if written {
+        let change = if published {
+            Change::Published
+        } else {
+            Change::Unpublished
+        };
+        events.publish(event(change, &recipe));
+    }
+    Ok(recipe)
 }
 
 /// Deletes `user`'s recipe with one conditional DELETE; returns its id.
-pub async fn delete(db: &impl ConnectionTrait, user: Uuid, id: &str) -> AppResult<Uuid> {
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    events: &Events,
+    user: Uuid,
+    id: &str,
+) -> AppResult<Uuid> {
     let id = parse_id(id).ok_or_else(not_found)?;
     if db::recipes::delete_owned(db, id, user).await? {
+        let deleted = RecipeEvent {
+            change: Change::Deleted,
+            recipe: id,
+            author: user,
+            published: false,
+        };
+        events.publish(deleted);
         return Ok(id);
     }
     // Nothing deleted: say why, without revealing someone else's draft.
@@ -106,22 +139,23 @@ pub async fn delete(db: &impl ConnectionTrait, user: Uuid, id: &str) -> AppResul
 /// Reads `user`'s recipe, lets `change` edit a copy (it says whether anything changed) and
 /// writes the copy back only if nobody wrote the row since it was read (a conditional UPDATE
 /// on `updated_at`, so no lost update and no stale `search_text`); otherwise reads again.
+/// Returns the recipe and whether it was written.
 async fn modify(
     db: &impl ConnectionTrait,
     user: Uuid,
     id: &str,
     change: impl Fn(&mut Recipe) -> bool,
-) -> AppResult<Recipe> {
+) -> AppResult<(Recipe, bool)> {
     let id = parse_id(id).ok_or_else(not_found)?;
     for _ in 0..WRITE_ATTEMPTS {
         let current = owned(db, user, id).await?;
         let mut next = current.clone();
         if !change(&mut next) {
-            return Ok(current);
+            return Ok((current, false));
         }
         next.updated_at = after(current.updated_at);
         if db::recipes::replace(db, &next, current.updated_at).await? {
-            return Ok(next);
+            return Ok((next, true));
         }
     }
     Err(AppError::internal(
@@ -147,6 +181,15 @@ fn after(previous: DateTime<Utc>) -> DateTime<Utc> {
 
 fn parse_id(id: &str) -> Option<Uuid> {
     Uuid::parse_str(id.trim()).ok()
+}
+
+fn event(change: Change, recipe: &Recipe) -> RecipeEvent {
+    RecipeEvent {
+        change,
+        recipe: recipe.id,
+        author: recipe.author_id,
+        published: recipe.is_publish,
+    }
 }
 
 fn not_found() -> AppError {

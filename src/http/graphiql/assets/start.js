@@ -42,7 +42,13 @@
     "# }",
     "",
   ].join("\n");
-  var fetcher = GraphiQL.createFetcher({ url: endpoint });
+  // Subscriptions go over a WebSocket to the same endpoint (graphql-transport-ws); the
+  // Headers pane's contents become the connection's `connection_init` payload.
+  var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+  var fetcher = GraphiQL.createFetcher({
+    url: endpoint,
+    subscriptionUrl: scheme + window.location.host + endpoint,
+  });
   ReactDOM.createRoot(root).render(
     React.createElement(GraphiQL, {
       fetcher: fetcher,

@@ -1,0 +1,183 @@
+//! The subscriptions, fed by the recipe event bus (`crate::events`). Every event is checked
+//! against what this subscriber may see, with the identity the connection proved: a draft never
+//! reaches anyone but its author.
+//!
+//! A subscriber that falls more than `events::CAPACITY` events behind gets a last error,
+//! SLOW_CONSUMER, and its subscription ends: no queue grows without bound.
+
+use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription};
+use futures_util::{Stream, StreamExt, stream};
+use tokio::sync::broadcast::{self, error::RecvError};
+use uuid::Uuid;
+
+use super::{recipe::Recipe, require_user, state, viewer};
+use crate::{
+    error::AppError,
+    events::{self, RecipeEvent},
+    recipes,
+    state::AppState,
+};
+
+#[derive(Default)]
+pub struct RecipeSubscription;
+
+/// What happened to a recipe.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum RecipeChange {
+    Created,
+    Updated,
+    Published,
+    Unpublished,
+    Deleted,
+}
+
+impl From<events::Change> for RecipeChange {
+    fn from(change: events::Change) -> Self {
+        match change {
+            events::Change::Created => Self::Created,
+            events::Change::Updated => Self::Updated,
+            events::Change::Published => Self::Published,
+            events::Change::Unpublished => Self::Unpublished,
+            events::Change::Deleted => Self::Deleted,
+        }
+    }
+}
+
+/// One change of a recipe.
+#[derive(SimpleObject)]
+pub struct RecipeChangeEvent {
+    pub change: RecipeChange,
+    pub id: ID,
+    /// The recipe after the change; null once the subscriber may no longer see it (deleted,
+    /// or turned back into a draft of someone else's), which is the last event of
+    /// `recipeChanged`.
+    pub recipe: Option<Recipe>,
+}
+
+#[Subscription]
+impl RecipeSubscription {
+    /// Recipes as they are published, for everyone.
+    async fn recipe_published(&self, ctx: &Context<'_>) -> impl Stream<Item = Result<Recipe>> {
+        let state = state(ctx).clone();
+        follow(state.events.subscribe()).filter_map(move |event| {
+            let state = state.clone();
+            async move {
+                let event = match event {
+                    Ok(event) if event.change == events::Change::Published => event,
+                    Ok(_) => return None,
+                    Err(lagged) => return Some(Err(lagged)),
+                };
+                let found = visible(&state, None, event.recipe).await.transpose()?;
+                Some(found.map(Recipe::new))
+            }
+        })
+    }
+
+    /// Changes to one recipe the caller may see (a published one, or their own draft). When
+    /// it is deleted, or unpublished while the caller is not its author, one last event with
+    /// a null `recipe` says so, and the subscription ends.
+    async fn recipe_changed(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<impl Stream<Item = Result<RecipeChangeEvent>>> {
+        let viewer = viewer(ctx).await?.map(|p| p.user_id);
+        let state = state(ctx).clone();
+        // Following before reading: a change between the two is not missed.
+        let receiver = state.events.subscribe();
+        let not_found = || AppError::NotFound("No recipe you may see has this id.".into());
+        let recipe = recipes::find_visible(&state.db, viewer, &id)
+            .await?
+            .ok_or_else(not_found)?;
+        let id = recipe.id;
+        let changes = follow(receiver).filter(move |e| {
+            std::future::ready(e.as_ref().map_or(true, |e: &RecipeEvent| e.recipe == id))
+        });
+        let events = changes.then(move |event| {
+            let state = state.clone();
+            async move {
+                let event = event?;
+                let recipe = visible(&state, viewer, event.recipe).await?;
+                Ok(RecipeChangeEvent {
+                    change: event.change.into(),
+                    id: ID(event.recipe.to_string()),
+                    recipe: recipe.map(Recipe::new),
+                })
+            }
+        });
+        Ok(until_gone(events))
+    }
+
+    /// Changes to the caller's own recipes, drafts included (needs an access token).
+    async fn my_recipe_events(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<RecipeChangeEvent>>> {
+        let me = require_user(ctx).await?.user_id;
+        let state = state(ctx).clone();
+        let mine = follow(state.events.subscribe()).filter(move |e| {
+            std::future::ready(e.as_ref().map_or(true, |e: &RecipeEvent| e.author == me))
+        });
+        Ok(mine.then(move |event| {
+            let state = state.clone();
+            async move {
+                let event = event?;
+                let recipe = visible(&state, Some(me), event.recipe).await?;
+                Ok(RecipeChangeEvent {
+                    change: event.change.into(),
+                    id: ID(event.recipe.to_string()),
+                    recipe: recipe.map(Recipe::new),
+                })
+            }
+        }))
+    }
+}
+
+/// The events of `receiver`, and a SLOW_CONSUMER error (after which nothing) if it falls
+/// behind the bus; ends with the bus.
+fn follow(
+    receiver: broadcast::Receiver<RecipeEvent>,
+) -> impl Stream<Item = Result<RecipeEvent, async_graphql::Error>> {
+    stream::unfold(Some(receiver), |receiver| async move {
+        let mut receiver = receiver?;
+        match receiver.recv().await {
+            Ok(event) => Some((Ok(event), Some(receiver))),
+            Err(RecvError::Lagged(missed)) => Some((Err(slow_consumer(missed)), None)),
+            Err(RecvError::Closed) => None,
+        }
+    })
+}
+
+fn slow_consumer(missed: u64) -> async_graphql::Error {
+    let mut error = async_graphql::Error::new(format!(
+        "This subscription fell {missed} events behind and was ended: read faster, or subscribe again."
+    ));
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", "SLOW_CONSUMER");
+    error.extensions = Some(extensions);
+    error
+}
+
+/// The recipe `id` if `viewer` may see it now.
+async fn visible(
+    state: &AppState,
+    viewer: Option<Uuid>,
+    id: Uuid,
+) -> Result<Option<crate::db::recipes::Recipe>> {
+    Ok(recipes::find_visible(&state.db, viewer, &id.to_string()).await?)
+}
+
+/// Passes `events` on until one says the recipe is gone from view (or an error), then ends.
+fn until_gone(
+    events: impl Stream<Item = Result<RecipeChangeEvent>>,
+) -> impl Stream<Item = Result<RecipeChangeEvent>> {
+    events
+        .scan(false, |ended, event| {
+            if *ended {
+                return std::future::ready(None);
+            }
+            *ended = event.as_ref().map_or(true, |e| e.recipe.is_none());
+            std::future::ready(Some(event))
+        })
+        .fuse()
+}

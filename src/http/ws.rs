@@ -1,0 +1,413 @@
+//! GraphQL over WebSocket, the `graphql-transport-ws` protocol (the `graphql-ws` library's), on
+//! `GET /graphql` with an upgrade. Only the wire lives here: every operation runs through the
+//! request pipeline (`graphql::execute`), so subscriptions meet every limit a POST meets.
+//!
+//! The protocol's close codes, exactly: 4400 a malformed message, 4401 a `subscribe` before
+//! `connection_ack`, 4403 a refused `connection_init` (the reason is our error code, such as
+//! TOKEN_EXPIRED), 4408 no `connection_init` within `WS_INIT_TIMEOUT`, 4409 a duplicate
+//! subscription id, 4429 a second `connection_init`.
+//!
+//! The credentials hold for the life of the connection, not once: they come in
+//! `connection_init`'s payload (`{"Authorization": "Bearer ..."}`) or the upgrade request's
+//! header, and the connection ends with 4403 and TOKEN_EXPIRED at the token's `exp`, and with
+//! TOKEN_REVOKED within `REVOCATION_CHECK_INTERVAL` of a logout, a logout of all sessions, a
+//! password change or a refresh-token reuse (`graphql::live`). A client answers 4403 by
+//! refreshing its token and reconnecting.
+//!
+//! Bounded: subscriptions per connection, connections per user and per address, buffers of a
+//! few KiB, one outgoing message at a time (a client that reads too slowly falls behind the
+//! event bus and its subscription ends with SLOW_CONSUMER), pings every `WS_KEEPALIVE`.
+
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+
+use async_graphql::Request;
+use axum::{
+    Extension,
+    extract::{
+        ConnectInfo, State,
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+    },
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
+use futures_util::{
+    SinkExt, StreamExt,
+    stream::{AbortHandle, Abortable, SelectAll, SplitSink},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::time::{Instant, sleep_until};
+
+use super::{
+    graphql::{GraphQlState, authorization, client_addr},
+    media::MediaType,
+    problem,
+};
+use crate::{
+    auth::guard::{Auth, Principal, TokenCheck},
+    error::{Refusal, RequestError},
+    graphql::{
+        execute::{Outcome, Pipeline},
+        live::{Connections, Lapse, Slot, lapse},
+    },
+    request::RequestContext,
+};
+
+pub const PROTOCOL: &str = "graphql-transport-ws";
+
+/// What the WebSocket transport needs besides the pipeline.
+#[derive(Clone)]
+pub struct WsConfig {
+    pub tokens: TokenCheck,
+    pub connections: Arc<Connections>,
+    pub init_timeout: Duration,
+    pub keepalive: Duration,
+    pub max_subscriptions: usize,
+    pub revocation_check: Duration,
+    pub max_message_bytes: usize,
+}
+
+/// Buffers of a few KiB instead of tungstenite's 128 KiB each: an idle subscriber costs
+/// little, and one message at a time is written anyway.
+const BUFFER_BYTES: usize = 4 * 1024;
+
+/// The upgrade: refused (a coded 429) when the address holds as many connections as it may.
+pub async fn upgrade(
+    State(gql): State<GraphQlState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let Some(ws) = gql.ws.clone() else {
+        let error = RequestError::new(Refusal::BadRequest, "WebSocket is not served here.");
+        return problem(MediaType::Json, &error);
+    };
+    let offered = upgrade
+        .requested_protocols()
+        .any(|p| p.as_bytes() == PROTOCOL.as_bytes());
+    if !offered {
+        let message = format!("Ask for the `{PROTOCOL}` WebSocket subprotocol.");
+        return problem(
+            MediaType::Json,
+            &RequestError::new(Refusal::BadRequest, message),
+        );
+    }
+    let context = RequestContext {
+        authorization: authorization(&headers),
+        client: client_addr(&gql, peer, &headers),
+    };
+    let slot = match ws.connections.admit_address(context.client) {
+        Ok(slot) => slot,
+        Err(too_many) => {
+            let error = RequestError::new(Refusal::TooManyRequests, too_many.message());
+            return problem(MediaType::Json, &error);
+        }
+    };
+    let pipeline = gql.pipeline.clone();
+    upgrade
+        .protocols([PROTOCOL])
+        .read_buffer_size(BUFFER_BYTES)
+        .write_buffer_size(BUFFER_BYTES)
+        .max_write_buffer_size(ws.max_message_bytes.max(BUFFER_BYTES) * 2)
+        .max_message_size(ws.max_message_bytes)
+        .max_frame_size(ws.max_message_bytes)
+        .on_upgrade(move |socket| {
+            let connection = Connection {
+                pipeline,
+                ws,
+                context,
+                slot,
+            };
+            connection.serve(socket)
+        })
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    ConnectionInit {
+        payload: Option<Value>,
+    },
+    Ping {
+        #[allow(dead_code)]
+        payload: Option<Value>,
+    },
+    Pong {
+        #[allow(dead_code)]
+        payload: Option<Value>,
+    },
+    Subscribe {
+        id: String,
+        payload: Box<Request>,
+    },
+    Complete {
+        id: String,
+    },
+}
+
+/// Why the server closes: a protocol code and its reason.
+struct Close(u16, String);
+
+impl Close {
+    fn new(code: u16, reason: impl Into<String>) -> Self {
+        Self(code, reason.into())
+    }
+}
+
+struct Connection {
+    pipeline: Pipeline,
+    ws: WsConfig,
+    context: RequestContext,
+    slot: Slot,
+}
+
+/// One running subscription's outcomes, tagged with its id; `None` once it has completed.
+type Running = futures_util::stream::BoxStream<'static, (String, Option<Outcome>)>;
+
+impl Connection {
+    async fn serve(mut self, socket: WebSocket) {
+        let (mut sink, mut incoming) = socket.split();
+        let close = match self.handshake(&mut sink, &mut incoming).await {
+            Ok(principal) => self.run(&mut sink, &mut incoming, principal).await,
+            Err(close) => close,
+        };
+        let frame = CloseFrame {
+            code: close.0,
+            reason: Utf8Bytes::from(close.1),
+        };
+        let _ = sink.send(Message::Close(Some(frame))).await;
+        let _ = sink.close().await;
+    }
+
+    /// Waits for `connection_init`, checks its credentials, acknowledges.
+    async fn handshake(
+        &mut self,
+        sink: &mut SplitSink<WebSocket, Message>,
+        incoming: &mut futures_util::stream::SplitStream<WebSocket>,
+    ) -> Result<Option<Principal>, Close> {
+        let deadline = Instant::now() + self.ws.init_timeout;
+        loop {
+            let message = tokio::select! {
+                () = sleep_until(deadline) => {
+                    return Err(Close::new(4408, "Connection initialisation timeout"));
+                }
+                message = incoming.next() => message,
+            };
+            let text = match message {
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    return Err(Close::new(1000, "Normal closure"));
+                }
+                Some(Ok(_)) => continue, // pings, pongs and binary frames of the socket itself
+            };
+            match parse(&text)? {
+                ClientMessage::ConnectionInit { payload } => {
+                    let principal = self.authenticate(payload).await?;
+                    send(sink, json!({ "type": "connection_ack" })).await?;
+                    return Ok(principal);
+                }
+                ClientMessage::Subscribe { .. } => return Err(Close::new(4401, "Unauthorized")),
+                ClientMessage::Ping { .. } => send(sink, json!({ "type": "pong" })).await?,
+                ClientMessage::Pong { .. } | ClientMessage::Complete { .. } => {}
+            }
+        }
+    }
+
+    /// The credentials of `connection_init` (or, without them, of the upgrade request): none
+    /// makes an anonymous connection; bad ones close it with 4403 and the error's code.
+    async fn authenticate(&mut self, payload: Option<Value>) -> Result<Option<Principal>, Close> {
+        let offered = payload.as_ref().and_then(|p| {
+            let value = p.get("Authorization").or_else(|| p.get("authorization"))?;
+            Some(value.as_str().unwrap_or("\u{0}").to_owned())
+        });
+        if offered.is_some() {
+            self.context.authorization = offered;
+        }
+        let auth = Auth::new(self.context.authorization.clone());
+        let principal = match auth.principal(&self.ws.tokens).await {
+            Ok(principal) => principal.cloned(),
+            Err(error) => return Err(Close::new(4403, error.code())),
+        };
+        if let Some(principal) = &principal {
+            let user = principal.user_id;
+            if let Err(too_many) = self.ws.connections.admit_user(&mut self.slot, user) {
+                let _ = too_many;
+                return Err(Close::new(4403, "TOO_MANY_CONNECTIONS"));
+            }
+        }
+        Ok(principal)
+    }
+
+    /// After the acknowledgement: subscriptions, pings, and the credentials' lifetime.
+    async fn run(
+        &self,
+        sink: &mut SplitSink<WebSocket, Message>,
+        incoming: &mut futures_util::stream::SplitStream<WebSocket>,
+        principal: Option<Principal>,
+    ) -> Close {
+        let mut running: SelectAll<Running> = SelectAll::new();
+        let mut active: HashMap<String, AbortHandle> = HashMap::new();
+        let lapsed = async {
+            match &principal {
+                Some(principal) => {
+                    lapse(principal, &self.ws.tokens, self.ws.revocation_check).await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(lapsed);
+        let mut pings = tokio::time::interval(self.ws.keepalive);
+        pings.reset();
+        let mut heard = Instant::now();
+        loop {
+            let step = tokio::select! {
+                lapse = &mut lapsed => Err(lapsed_close(lapse)),
+                _ = pings.tick() => {
+                    if heard.elapsed() > self.ws.keepalive * 2 {
+                        Err(Close::new(4504, "Keep-alive timeout"))
+                    } else {
+                        send(sink, json!({ "type": "ping" })).await
+                    }
+                }
+                Some((id, outcome)) = running.next(), if !running.is_empty() => {
+                    self.deliver(sink, &mut active, id, outcome).await
+                }
+                message = incoming.next() => {
+                    heard = Instant::now();
+                    match message {
+                        Some(Ok(Message::Text(text))) => {
+                            self.receive(sink, &text, &mut running, &mut active).await
+                        }
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                            Err(Close::new(1000, "Normal closure"))
+                        }
+                        Some(Ok(_)) => Ok(()),
+                    }
+                }
+            };
+            if let Err(close) = step {
+                active.values().for_each(AbortHandle::abort);
+                return close;
+            }
+        }
+    }
+
+    async fn receive(
+        &self,
+        sink: &mut SplitSink<WebSocket, Message>,
+        text: &str,
+        running: &mut SelectAll<Running>,
+        active: &mut HashMap<String, AbortHandle>,
+    ) -> Result<(), Close> {
+        match parse(text)? {
+            ClientMessage::ConnectionInit { .. } => {
+                Err(Close::new(4429, "Too many initialisation requests"))
+            }
+            ClientMessage::Ping { .. } => send(sink, json!({ "type": "pong" })).await,
+            ClientMessage::Pong { .. } => Ok(()),
+            ClientMessage::Complete { id } => {
+                if let Some(handle) = active.remove(&id) {
+                    handle.abort();
+                }
+                Ok(())
+            }
+            ClientMessage::Subscribe { id, payload } => {
+                if active.contains_key(&id) {
+                    return Err(Close::new(
+                        4409,
+                        format!("Subscriber for {id} already exists"),
+                    ));
+                }
+                if active.len() >= self.ws.max_subscriptions {
+                    let message = format!(
+                        "This connection runs {} subscriptions already, the most it may.",
+                        active.len()
+                    );
+                    let error = RequestError::new(Refusal::TooManyRequests, message);
+                    let errors = json!([error.to_body()["errors"][0]]);
+                    let refused = json!({ "id": id, "type": "error", "payload": errors });
+                    return send(sink, refused).await;
+                }
+                let prepared = self.pipeline.prepare(*payload);
+                let outcomes = self.pipeline.stream(prepared, &self.context);
+                let (handle, registration) = AbortHandle::new_pair();
+                let tag = id.clone();
+                let tagged = Abortable::new(outcomes, registration)
+                    .map(move |outcome| (tag.clone(), Some(outcome)))
+                    .chain(futures_util::stream::once({
+                        let id = id.clone();
+                        async move { (id, None) }
+                    }));
+                active.insert(id, handle);
+                running.push(tagged.boxed());
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends one outcome of subscription `id`: `next`, or for a request refused before
+    /// execution `error` (which ends it); `complete` once it has ended by itself.
+    async fn deliver(
+        &self,
+        sink: &mut SplitSink<WebSocket, Message>,
+        active: &mut HashMap<String, AbortHandle>,
+        id: String,
+        outcome: Option<Outcome>,
+    ) -> Result<(), Close> {
+        let Some(handle) = active.get(&id) else {
+            return Ok(()); // completed by the client already: nothing more is sent for it
+        };
+        match outcome {
+            Some(outcome) if outcome.executed => {
+                let payload = serde_json::to_value(&outcome.response).unwrap_or(Value::Null);
+                send(
+                    sink,
+                    json!({ "id": id, "type": "next", "payload": payload }),
+                )
+                .await
+            }
+            Some(outcome) => {
+                handle.abort();
+                active.remove(&id);
+                let errors = serde_json::to_value(&outcome.response.errors).unwrap_or(Value::Null);
+                send(
+                    sink,
+                    json!({ "id": id, "type": "error", "payload": errors }),
+                )
+                .await
+            }
+            None => {
+                active.remove(&id);
+                send(sink, json!({ "id": id, "type": "complete" })).await
+            }
+        }
+    }
+}
+
+fn lapsed_close(lapse: Lapse) -> Close {
+    match lapse {
+        Lapse::Unavailable => Close::new(1013, lapse.code()),
+        _ => Close::new(4403, lapse.code()),
+    }
+}
+
+fn parse(text: &str) -> Result<ClientMessage, Close> {
+    serde_json::from_str(text).map_err(|e| {
+        let mut reason = format!("Invalid message received: {e}");
+        // A close frame's reason holds at most 123 bytes.
+        let end = (0..=123.min(reason.len()))
+            .rev()
+            .find(|&i| reason.is_char_boundary(i))
+            .unwrap_or(0);
+        reason.truncate(end);
+        Close::new(4400, reason)
+    })
+}
+
+async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Value) -> Result<(), Close> {
+    let text = Utf8Bytes::from(message.to_string());
+    sink.send(Message::Text(text))
+        .await
+        .map_err(|_| Close::new(1000, "Normal closure"))
+}

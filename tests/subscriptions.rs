@@ -1,0 +1,274 @@
+//! Subscriptions over WebSocket (`graphql-transport-ws`), with a real WebSocket client: events
+//! arrive, drafts never leak, every close code of the protocol, and credentials that hold for the
+//! life of the connection (a short token lifetime, a logout, on another instance too).
+
+mod common;
+mod recipe_helpers;
+
+use std::time::{Duration, Instant};
+
+use common::{
+    spawn_app, spawn_app_with,
+    ws::{Event, WsClient, is_ack},
+};
+use recipe_helpers::{create, id, input, op, publish};
+use serde_json::{Value, json};
+
+const SOON: Duration = Duration::from_secs(5);
+const PUBLISHED: &str =
+    "subscription { recipePublished { id name isPublish author { username } } }";
+const CHANGED: &str = "subscription Changed($id: ID!) { recipeChanged(id: $id) { change id recipe { name isPublish } } }";
+const MINE: &str = "subscription { myRecipeEvents { change id recipe { name isPublish } } }";
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn next_payload(event: &Option<Event>, id: &str) -> Value {
+    match event {
+        Some(Event::Message(m)) if m["type"] == "next" && m["id"] == id => m["payload"].clone(),
+        other => panic!("expected `next` for {id}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_published_feed_carries_publications_and_never_a_draft() {
+    let app = spawn_app().await;
+    let ada = app.user("ada").await;
+    let mut anyone = WsClient::connect(&app.addr, None).await;
+    assert!(is_ack(&anyone.init(None).await));
+    anyone.subscribe("feed", PUBLISHED, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await; // subscribed before the writes
+
+    let draft = create(&app, &ada, input("Secret draft")).await;
+    let published = create(&app, &ada, input("Soup")).await;
+    publish(&app, &ada, id(&published)).await;
+
+    let event = anyone.next(SOON).await;
+    let recipe = &next_payload(&event, "feed")["data"]["recipePublished"];
+    assert_eq!(recipe["name"], "Soup");
+    assert_eq!(recipe["author"]["username"], "ada");
+    assert_eq!(
+        anyone.next(Duration::from_millis(500)).await,
+        None,
+        "nothing else"
+    );
+    let _ = draft;
+}
+
+#[tokio::test]
+async fn a_changed_recipe_reaches_its_subscribers_until_they_may_no_longer_see_it() {
+    let app = spawn_app().await;
+    let ada = app.user("ada").await;
+    let recipe = create(&app, &ada, input("Soup")).await;
+    let recipe_id = id(&recipe).to_owned();
+    publish(&app, &ada, &recipe_id).await;
+    let mut reader = WsClient::connect(&app.addr, None).await;
+    let mut author = WsClient::connect(&app.addr, None).await;
+    assert!(is_ack(&reader.init(None).await));
+    assert!(is_ack(&author.init(Some(&bearer(&ada.access))).await));
+    for client in [&mut reader, &mut author] {
+        client
+            .subscribe("r", CHANGED, json!({ "id": recipe_id }))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let update = json!({ "id": recipe_id, "input": { "name": "Better soup" } });
+    op(&app, "UpdateRecipe", update, Some(&ada.access)).await;
+    op(
+        &app,
+        "UnpublishRecipe",
+        json!({ "id": recipe_id }),
+        Some(&ada.access),
+    )
+    .await;
+    op(
+        &app,
+        "UpdateRecipe",
+        json!({ "id": recipe_id, "input": { "name": "Draft soup" } }),
+        Some(&ada.access),
+    )
+    .await;
+
+    let updated = next_payload(&reader.next(SOON).await, "r");
+    assert_eq!(
+        updated["data"]["recipeChanged"]["recipe"]["name"],
+        "Better soup"
+    );
+    let gone = next_payload(&reader.next(SOON).await, "r");
+    assert_eq!(gone["data"]["recipeChanged"]["change"], "UNPUBLISHED");
+    assert!(gone["data"]["recipeChanged"]["recipe"].is_null(), "{gone}");
+    let complete = reader.next(SOON).await;
+    assert!(
+        matches!(&complete, Some(Event::Message(m)) if m["type"] == "complete"),
+        "{complete:?}"
+    );
+    assert_eq!(
+        reader.next(Duration::from_millis(500)).await,
+        None,
+        "the draft never reaches the reader"
+    );
+    // The author keeps following their draft.
+    let names: Vec<Value> = [
+        author.next(SOON).await,
+        author.next(SOON).await,
+        author.next(SOON).await,
+    ]
+    .iter()
+    .map(|e| next_payload(e, "r")["data"]["recipeChanged"]["recipe"]["name"].clone())
+    .collect();
+    assert_eq!(
+        names,
+        [
+            json!("Better soup"),
+            json!("Better soup"),
+            json!("Draft soup")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn my_recipe_events_need_a_token_and_include_drafts() {
+    let app = spawn_app().await;
+    let ada = app.user("ada").await;
+    let bob = app.user("bob").await;
+    let mut anonymous = WsClient::connect(&app.addr, None).await;
+    assert!(is_ack(&anonymous.init(None).await));
+    anonymous.subscribe("m", MINE, json!({})).await;
+    let refused = next_payload(&anonymous.next(SOON).await, "m");
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{refused}"
+    );
+
+    // The token on the upgrade request is enough.
+    let mut own = WsClient::connect(&app.addr, Some(&bearer(&ada.access))).await;
+    assert!(is_ack(&own.init(None).await));
+    own.subscribe("m", MINE, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    create(&app, &bob, input("Bob's")).await;
+    create(&app, &ada, input("Ada's draft")).await;
+
+    let event = next_payload(&own.next(SOON).await, "m");
+    assert_eq!(event["data"]["myRecipeEvents"]["change"], "CREATED");
+    assert_eq!(
+        event["data"]["myRecipeEvents"]["recipe"]["name"],
+        "Ada's draft"
+    );
+    assert_eq!(
+        own.next(Duration::from_millis(500)).await,
+        None,
+        "bob's recipe is not ada's"
+    );
+}
+
+#[tokio::test]
+async fn the_protocol_close_codes_are_the_specified_ones() {
+    let app = spawn_app_with(&["--ws-init-timeout=300ms"]).await;
+    let ada = app.user("ada").await;
+
+    let mut silent = WsClient::connect(&app.addr, None).await;
+    assert_eq!(silent.closed(SOON).await.map(|c| c.0), Some(4408));
+
+    let mut eager = WsClient::connect(&app.addr, None).await;
+    eager.subscribe("1", PUBLISHED, json!({})).await;
+    assert_eq!(eager.closed(SOON).await.map(|c| c.0), Some(4401));
+
+    let mut twice = WsClient::connect(&app.addr, None).await;
+    assert!(is_ack(&twice.init(None).await));
+    twice.send(json!({ "type": "connection_init" })).await;
+    assert_eq!(twice.closed(SOON).await.map(|c| c.0), Some(4429));
+
+    let mut duplicate = WsClient::connect(&app.addr, None).await;
+    assert!(is_ack(&duplicate.init(None).await));
+    duplicate.subscribe("1", PUBLISHED, json!({})).await;
+    duplicate.subscribe("1", PUBLISHED, json!({})).await;
+    assert_eq!(duplicate.closed(SOON).await.map(|c| c.0), Some(4409));
+
+    let mut garbled = WsClient::connect(&app.addr, None).await;
+    garbled.send_text("{ not json").await;
+    assert_eq!(garbled.closed(SOON).await.map(|c| c.0), Some(4400));
+
+    let mut forged = WsClient::connect(&app.addr, None).await;
+    let closed = forged.init(Some("Bearer not.a.token")).await;
+    assert_eq!(closed, Some(Event::Closed(4403, "UNAUTHENTICATED".into())));
+
+    app.logout(&ada.access, false).await;
+    let mut revoked = WsClient::connect(&app.addr, None).await;
+    let closed = revoked.init(Some(&bearer(&ada.access))).await;
+    assert_eq!(closed, Some(Event::Closed(4403, "TOKEN_REVOKED".into())));
+}
+
+#[tokio::test]
+async fn subscription_documents_meet_the_limits_of_every_request() {
+    let app = spawn_app_with(&["--max-aliases=2"]).await;
+    let mut client = WsClient::connect(&app.addr, None).await;
+    assert!(is_ack(&client.init(None).await));
+    let aliased = "subscription { a: recipePublished { id } b: recipePublished { id } c: recipePublished { id } }";
+
+    client.subscribe("x", aliased, json!({})).await;
+
+    match client.next(SOON).await {
+        Some(Event::Message(m)) if m["type"] == "error" && m["id"] == "x" => {
+            assert_eq!(
+                m["payload"][0]["extensions"]["code"], "TOO_MANY_ALIASES",
+                "{m}"
+            );
+        }
+        other => panic!("expected an error for x, got {other:?}"),
+    }
+    // Over POST, a subscription is pointed to the WebSocket.
+    let body = app.graphql(PUBLISHED, json!({}), None).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_REQUEST",
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_ends_when_its_access_token_expires() {
+    let app = spawn_app_with(&["--access-token-ttl=2s"]).await;
+    let ada = app.user("ada").await;
+    let mut client = WsClient::connect(&app.addr, None).await;
+    assert!(is_ack(&client.init(Some(&bearer(&ada.access))).await));
+    client.subscribe("m", MINE, json!({})).await;
+    let opened = Instant::now();
+
+    let closed = client.closed(Duration::from_secs(10)).await;
+
+    assert_eq!(closed, Some((4403, "TOKEN_EXPIRED".into())));
+    assert!(
+        opened.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        opened.elapsed()
+    );
+}
+
+/// A logout on one instance closes the sockets of that session on every instance within a
+/// second (with Redis in CI: two instances; on SQLite, one).
+#[tokio::test]
+async fn a_logout_closes_the_sessions_sockets_within_a_second_on_every_instance() {
+    let app = spawn_app().await;
+    let other = match std::env::var("TEST_REDIS_URL") {
+        Ok(_) => Some(app.spawn_sibling().await),
+        Err(_) => None,
+    };
+    let held_on = other.as_ref().unwrap_or(&app);
+    let ada = app.user("ada").await;
+    let mut client = WsClient::connect(&held_on.addr, None).await;
+    assert!(is_ack(&client.init(Some(&bearer(&ada.access))).await));
+    client.subscribe("m", MINE, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let logged_out = Instant::now();
+    app.logout(&ada.access, false).await;
+    let closed = client.closed(Duration::from_secs(5)).await;
+
+    assert_eq!(closed, Some((4403, "TOKEN_REVOKED".into())));
+    assert!(
+        logged_out.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        logged_out.elapsed()
+    );
+}
