@@ -3,16 +3,34 @@
 //! it is published after the change; subscribers read the recipe themselves and decide what
 //! their subscriber may see.
 //!
-//! One bus per server, in-process (a broadcast channel): a subscriber that falls more than
+//! Each server has one in-process bus (a broadcast channel): a subscriber that falls more than
 //! [`CAPACITY`] events behind loses the oldest and is told how many (its subscription decides
-//! what that means).
+//! what that means). Instances share their events through a relay: Redis pub/sub when
+//! `REDIS_URL` is set, PostgreSQL's `LISTEN`/`NOTIFY` without it; with SQLite there is one
+//! process and no relay. An event goes to the local bus at once and to the relay; a task
+//! follows the relay into the local bus, skipping the events this instance sent itself.
 
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sea_orm::sqlx::{PgPool, postgres::PgListener};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use crate::tasks::BackgroundTask;
+
+type FollowError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Events a slow subscriber may fall behind by before it loses some.
 pub const CAPACITY: usize = 1024;
+
+/// The PostgreSQL channel (channels are per database, so deployments do not mix).
+const PG_CHANNEL: &str = "smilecook_recipe_events";
+
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+const HEARTBEAT: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
@@ -32,23 +50,168 @@ pub struct RecipeEvent {
     pub published: bool,
 }
 
+/// An event as it crosses instances.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    origin: Uuid,
+    event: RecipeEvent,
+}
+
+#[derive(Clone)]
+enum Relay {
+    Redis {
+        conn: redis::aio::ConnectionManager,
+        channel: String,
+    },
+    Postgres(PgPool),
+}
+
 /// The bus; cheap to clone.
 #[derive(Clone)]
-pub struct Events(broadcast::Sender<RecipeEvent>);
+pub struct Events {
+    local: broadcast::Sender<RecipeEvent>,
+    origin: Uuid,
+    relay: Option<Relay>,
+}
 
 impl Default for Events {
+    /// A bus of this process alone.
     fn default() -> Self {
-        Self(broadcast::channel(CAPACITY).0)
+        Self {
+            local: broadcast::channel(CAPACITY).0,
+            origin: Uuid::new_v4(),
+            relay: None,
+        }
     }
 }
 
 impl Events {
-    /// Announces a committed change to every current subscriber (none is fine).
-    pub fn publish(&self, event: RecipeEvent) {
-        let _ = self.0.send(event);
+    /// A bus shared with the instances on the same Redis (channel `<prefix>recipe-events`),
+    /// and the task that follows it.
+    pub fn over_redis(
+        client: redis::Client,
+        conn: redis::aio::ConnectionManager,
+        prefix: &str,
+    ) -> (Self, BackgroundTask) {
+        let channel = format!("{prefix}recipe-events");
+        let events = Self {
+            relay: Some(Relay::Redis {
+                conn,
+                channel: channel.clone(),
+            }),
+            ..Self::default()
+        };
+        let follower = events.clone();
+        let task = BackgroundTask::spawn(keep_following("Redis", move || {
+            let (client, channel, events) = (client.clone(), channel.clone(), follower.clone());
+            async move {
+                let (mut sink, mut messages) = client.get_async_pubsub().await?.split();
+                sink.subscribe(&channel).await?;
+                // A connection that died silently is noticed by its unanswered ping.
+                let mut heartbeat = tokio::time::interval(HEARTBEAT);
+                loop {
+                    tokio::select! {
+                        message = messages.next() => {
+                            let message = message.ok_or("the subscription closed")?;
+                            let text: String = message.get_payload()?;
+                            events.arrived(&text);
+                        }
+                        _ = heartbeat.tick() => {
+                            let ping = sink.ping::<redis::Value>();
+                            tokio::time::timeout(HEARTBEAT * 2, ping).await??;
+                        }
+                    }
+                }
+            }
+        }));
+        (events, task)
+    }
+
+    /// A bus shared with the instances on the same PostgreSQL database, and the task that
+    /// follows it.
+    pub fn over_postgres(pool: PgPool) -> (Self, BackgroundTask) {
+        let events = Self {
+            relay: Some(Relay::Postgres(pool.clone())),
+            ..Self::default()
+        };
+        let follower = events.clone();
+        let task = BackgroundTask::spawn(keep_following("PostgreSQL", move || {
+            let (pool, events) = (pool.clone(), follower.clone());
+            async move {
+                let mut listener = PgListener::connect_with(&pool).await?;
+                listener.listen(PG_CHANNEL).await?;
+                loop {
+                    let notification = listener.recv().await?;
+                    events.arrived(notification.payload());
+                }
+            }
+        }));
+        (events, task)
+    }
+
+    /// Announces a committed change: to this instance's subscribers at once, and to the other
+    /// instances through the relay (a relay that fails is logged; the write stands).
+    pub async fn publish(&self, event: RecipeEvent) {
+        let _ = self.local.send(event);
+        let Some(relay) = &self.relay else { return };
+        let wire = Wire {
+            origin: self.origin,
+            event,
+        };
+        let Ok(text) = serde_json::to_string(&wire) else {
+            return;
+        };
+        let sent = match relay {
+            Relay::Redis { conn, channel } => redis::cmd("PUBLISH")
+                .arg(channel)
+                .arg(&text)
+                .query_async::<()>(&mut conn.clone())
+                .await
+                .map_err(|e| e.to_string()),
+            Relay::Postgres(pool) => sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(PG_CHANNEL)
+                .bind(&text)
+                .execute(pool)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(error) = sent {
+            tracing::warn!(%error, "a recipe event reached this instance's subscribers only");
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<RecipeEvent> {
-        self.0.subscribe()
+        self.local.subscribe()
+    }
+
+    /// An event from the relay: passed to this instance's subscribers unless it came from here.
+    fn arrived(&self, text: &str) {
+        match serde_json::from_str::<Wire>(text) {
+            Ok(wire) if wire.origin != self.origin => {
+                let _ = self.local.send(wire.event);
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "an unreadable recipe event"),
+        }
+    }
+}
+
+/// Runs `follow` again after every failure, with a growing pause.
+async fn keep_following<F, Fut>(relay: &'static str, follow: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<std::convert::Infallible, FollowError>>,
+{
+    let mut pause = RETRY_FIRST;
+    loop {
+        let started = tokio::time::Instant::now();
+        let Err(error) = follow().await;
+        tracing::warn!(%error, relay, retry_in = ?pause, "recipe events from other instances lost");
+        if started.elapsed() > RETRY_MAX {
+            pause = RETRY_FIRST; // It had worked for a while.
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(RETRY_MAX);
     }
 }

@@ -112,8 +112,13 @@ pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Server, St
     )
     .map_err(|e| StartupError::Config(format!("signing key: {e}")))?;
     let db = connect_and_migrate(&config.database_url).await?;
-    let (denylist, store, mut tasks) = revocation_stores(&config, &db).await?;
-    let throttle = throttle_policies(&config, store);
+    let Shared {
+        denylist,
+        throttle,
+        events,
+        mut tasks,
+    } = shared_stores(&config, &db).await?;
+    let throttle = throttle_policies(&config, throttle);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let threads = HashThreads {
         threads: config.argon2_threads.map_or(cores, usize::from),
@@ -135,7 +140,7 @@ pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Server, St
         },
         hasher,
         throttle: Arc::new(throttle),
-        events: Events::default(),
+        events,
         config: Arc::new(config),
     };
     let addr = state.config.bind;
@@ -150,15 +155,20 @@ pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Server, St
     })
 }
 
-/// The denylist and the login-throttle store, with the tasks that keep them in step.
-/// With Redis: both there, the denylist copied in-process while a subscription follows it.
-/// Without: the denylist in the database (copied in-process for SQLite, which only this process
-/// writes; asked directly for PostgreSQL, which other instances may write) and the throttle in
-/// memory.
-async fn revocation_stores(
-    config: &Config,
-    db: &DatabaseConnection,
-) -> Result<(SharedDenylist, Box<dyn LoginThrottle>, Vec<BackgroundTask>), StartupError> {
+/// What instances of one deployment share, with the tasks that keep each in step.
+struct Shared {
+    denylist: SharedDenylist,
+    throttle: Box<dyn LoginThrottle>,
+    events: Events,
+    tasks: Vec<BackgroundTask>,
+}
+
+/// With Redis: the denylist there, copied in-process while a subscription follows it, the
+/// throttle and the recipe events there too. Without: the denylist in the database (copied
+/// in-process for SQLite, which only this process writes; asked directly for PostgreSQL,
+/// which other instances may write), the throttle in memory, and the recipe events through
+/// PostgreSQL's NOTIFY (or, with SQLite, in-process only).
+async fn shared_stores(config: &Config, db: &DatabaseConnection) -> Result<Shared, StartupError> {
     let prefix = &config.redis_key_prefix;
     if let Some(url) = &config.redis_url {
         let (client, conn) = denylist::connect_redis(url).await?;
@@ -170,19 +180,34 @@ async fn revocation_stores(
             set: cached.set(),
             acks,
         };
-        let sync = denylist::sync::spawn(client, conn.clone(), follower);
-        let throttle = Box::new(RedisThrottle::new(conn, prefix));
-        return Ok((Arc::new(cached), throttle, vec![sync]));
+        let sync = denylist::sync::spawn(client.clone(), conn.clone(), follower);
+        let (events, relay) = Events::over_redis(client, conn.clone(), prefix);
+        return Ok(Shared {
+            denylist: Arc::new(cached),
+            throttle: Box::new(RedisThrottle::new(conn, prefix)),
+            events,
+            tasks: vec![sync, relay],
+        });
     }
     let sql = SqlDenylist::new(db.clone());
-    let denylist: SharedDenylist = match db.get_database_backend() {
+    let (denylist, events, tasks): (SharedDenylist, _, _) = match db.get_database_backend() {
         DbBackend::Sqlite => {
             let entries = sql.entries().await.map_err(StartupError::Denylist)?;
-            Arc::new(CachedDenylist::preloaded(Arc::new(sql), &entries))
+            let copy = CachedDenylist::preloaded(Arc::new(sql), &entries);
+            (Arc::new(copy), Events::default(), Vec::new())
         }
-        _ => Arc::new(sql),
+        _ => {
+            let pool = db.get_postgres_connection_pool().clone();
+            let (events, relay) = Events::over_postgres(pool);
+            (Arc::new(sql), events, vec![relay])
+        }
     };
-    Ok((denylist, Box::new(MemoryThrottle::default()), Vec::new()))
+    Ok(Shared {
+        denylist,
+        throttle: Box::new(MemoryThrottle::default()),
+        events,
+        tasks,
+    })
 }
 
 /// The whole HTTP application: routes and the layers around them.

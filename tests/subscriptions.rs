@@ -272,3 +272,32 @@ async fn a_logout_closes_the_sessions_sockets_within_a_second_on_every_instance(
         logged_out.elapsed()
     );
 }
+
+/// A recipe published through one instance reaches subscribers on another: through Redis
+/// with `TEST_REDIS_URL`, through PostgreSQL's NOTIFY with `TEST_DATABASE_URL` alone.
+#[tokio::test]
+async fn events_cross_instances() {
+    if std::env::var("TEST_DATABASE_URL").is_err() {
+        return; // SQLite serves one process; CI runs the suite on PostgreSQL and Redis too.
+    }
+    for redis in [true, false] {
+        let app = match redis {
+            true if std::env::var("TEST_REDIS_URL").is_ok() => spawn_app().await,
+            true => continue,
+            false => common::spawn_app_without_redis().await,
+        };
+        let other = app.spawn_sibling().await;
+        let ada = app.user("ada").await;
+        let mut client = WsClient::connect(&other.addr, None).await;
+        assert!(is_ack(&client.init(None).await));
+        client.subscribe("feed", PUBLISHED, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let recipe = create(&app, &ada, input("Soup from afar")).await;
+        publish(&app, &ada, id(&recipe)).await;
+
+        let event = client.next(SOON).await;
+        let published = &next_payload(&event, "feed")["data"]["recipePublished"];
+        assert_eq!(published["name"], "Soup from afar", "redis: {redis}");
+    }
+}

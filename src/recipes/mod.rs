@@ -49,7 +49,7 @@ pub async fn create(
         updated_at: now,
     };
     db::recipes::insert(db, &recipe).await?;
-    events.publish(event(Change::Created, &recipe));
+    events.publish(event(Change::Created, &recipe)).await;
     Ok(recipe)
 }
 
@@ -81,7 +81,7 @@ pub async fn update(
         true
     })
     .await?;
-    events.publish(event(Change::Updated, &recipe));
+    events.publish(event(Change::Updated, &recipe)).await;
     Ok(recipe)
 }
 
@@ -106,7 +106,7 @@ pub async fn set_published(
         } else {
             Change::Unpublished
         };
-        events.publish(event(change, &recipe));
+        events.publish(event(change, &recipe)).await;
     }
     Ok(recipe)
 }
@@ -126,7 +126,7 @@ pub async fn delete(
             author: user,
             published: false,
         };
-        events.publish(deleted);
+        events.publish(deleted).await;
         return Ok(id);
     }
     // Nothing deleted: say why, without revealing someone else's draft.
