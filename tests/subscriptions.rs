@@ -301,3 +301,69 @@ async fn events_cross_instances() {
         assert_eq!(published["name"], "Soup from afar", "redis: {redis}");
     }
 }
+
+/// Reads the server-sent events of `response` until `until` has been seen or `within` passes.
+async fn read_events(response: &mut reqwest::Response, until: &str, within: Duration) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while !text.contains(until) {
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => break,
+        }
+    }
+    text
+}
+
+async fn sse(app: &common::TestApp, query: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": query }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("sent")
+}
+
+#[tokio::test]
+async fn over_server_sent_events_a_query_completes_and_a_subscription_streams() {
+    let app = spawn_app().await;
+    let ada = app.user("ada").await;
+
+    let mut query = sse(&app, "{ me { username } }", Some(&ada.access)).await;
+    assert_eq!(query.headers()["content-type"], "text/event-stream");
+    let answered = read_events(&mut query, "event: complete", SOON).await;
+    assert!(
+        answered.contains(r#"data: {"data":{"me":{"username":"ada"}}}"#),
+        "{answered}"
+    );
+
+    let mut feed = sse(&app, PUBLISHED, None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let recipe = create(&app, &ada, input("Streamed soup")).await;
+    publish(&app, &ada, id(&recipe)).await;
+    let streamed = read_events(&mut feed, "Streamed soup", SOON).await;
+    assert!(streamed.contains("event: next"), "{streamed}");
+    assert!(streamed.contains("Streamed soup"), "{streamed}");
+}
+
+#[tokio::test]
+async fn an_event_stream_ends_with_the_code_when_its_token_is_revoked() {
+    let app = spawn_app().await;
+    let ada = app.user("ada").await;
+    let mut stream = sse(&app, MINE, Some(&ada.access)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let logged_out = Instant::now();
+    app.logout(&ada.access, false).await;
+    let ended = read_events(&mut stream, "event: complete", SOON).await;
+
+    assert!(ended.contains("TOKEN_REVOKED"), "{ended}");
+    assert!(
+        logged_out.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        logged_out.elapsed()
+    );
+}

@@ -32,7 +32,7 @@ use serde_json::Value;
 use super::{
     graphiql,
     media::{APPLICATION_JSON, MediaType, accepts, negotiate},
-    problem,
+    problem, sse,
     ws::{self, WsConfig},
 };
 use crate::{
@@ -112,7 +112,8 @@ pub async fn post(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let context = request_context(&gql, peer, &headers);
-    let Some(media) = negotiate(&headers) else {
+    let event_stream = accepts(&headers, "text/event-stream");
+    let Some(media) = negotiate(&headers).or(event_stream.then_some(MediaType::Json)) else {
         return not_acceptable();
     };
     let graphql_body = match content_type(&headers).as_deref() {
@@ -141,11 +142,15 @@ pub async fn post(
         return problem(media, &error);
     };
     let single = |request: Request| async {
+        if let (true, Some(live)) = (event_stream, &gql.ws) {
+            return sse::respond(&gql.pipeline, live, request, context.clone()).await;
+        }
         let prepared = gql.pipeline.prepare(request);
         if prepared.subscribes() {
             let error = RequestError::new(
                 Refusal::BadRequest,
-                "Subscriptions run over a WebSocket (`graphql-transport-ws`) on this endpoint.",
+                "Subscriptions run over a WebSocket (`graphql-transport-ws`) or Server-Sent \
+                 Events (`Accept: text/event-stream`) on this endpoint.",
             );
             return problem(media, &error);
         }

@@ -6,6 +6,7 @@
 pub mod graphiql;
 pub mod graphql;
 pub mod media;
+pub mod sse;
 pub mod ws;
 
 use std::time::Duration;
