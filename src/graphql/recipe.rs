@@ -34,6 +34,8 @@ pub struct Recipe {
     recipe: db::recipes::Recipe,
     /// The authors of the page this recipe came in, loaded together.
     page_authors: Arc<[Uuid]>,
+    /// Its author when already read (a subscription event's snapshot).
+    known_author: Option<db::users::User>,
 }
 
 impl Recipe {
@@ -46,12 +48,25 @@ impl Recipe {
         Self {
             recipe,
             page_authors,
+            known_author: None,
+        }
+    }
+
+    /// A recipe whose author has been read already (`None`: it will be loaded if asked).
+    pub fn with_author(recipe: db::recipes::Recipe, author: Option<db::users::User>) -> Self {
+        let author = author.filter(|a| a.id == recipe.author_id);
+        Self {
+            known_author: author,
+            ..Self::new(recipe)
         }
     }
 
     /// This recipe's author, loaded together with the other authors of its page (once per
     /// page: later calls find them loaded).
     async fn load_author(&self, ctx: &Context<'_>) -> Result<Option<db::users::User>> {
+        if let Some(author) = &self.known_author {
+            return Ok(Some(author.clone()));
+        }
         let loader = request_loader(ctx)?;
         // Boxed: see the module documentation.
         Box::pin(loader.user(self.recipe.author_id, &self.page_authors)).await

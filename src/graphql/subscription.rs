@@ -5,6 +5,8 @@
 //! A subscriber that falls more than `events::CAPACITY` events behind gets a last error,
 //! SLOW_CONSUMER, and its subscription ends: no queue grows without bound.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription};
 use futures_util::{Stream, StreamExt, stream};
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -13,7 +15,7 @@ use uuid::Uuid;
 use super::{recipe::Recipe, require_user, state, viewer};
 use crate::{
     error::AppError,
-    events::{self, RecipeEvent},
+    events::{self, Announced},
     recipes,
     state::AppState,
 };
@@ -63,12 +65,11 @@ impl RecipeSubscription {
             let state = state.clone();
             async move {
                 let event = match event {
-                    Ok(event) if event.change == events::Change::Published => event,
+                    Ok(event) if event.event.change == events::Change::Published => event,
                     Ok(_) => return None,
                     Err(lagged) => return Some(Err(lagged)),
                 };
-                let found = visible(&state, None, event.recipe).await.transpose()?;
-                Some(found.map(Recipe::new))
+                visible(&state, None, &event).await.transpose()
             }
         })
     }
@@ -90,20 +91,11 @@ impl RecipeSubscription {
             .await?
             .ok_or_else(not_found)?;
         let id = recipe.id;
-        let changes = follow(receiver).filter(move |e| {
-            std::future::ready(e.as_ref().map_or(true, |e: &RecipeEvent| e.recipe == id))
-        });
+        let changes = follow(receiver)
+            .filter(move |e| std::future::ready(e.as_ref().map_or(true, |e| e.event.recipe == id)));
         let events = changes.then(move |event| {
             let state = state.clone();
-            async move {
-                let event = event?;
-                let recipe = visible(&state, viewer, event.recipe).await?;
-                Ok(RecipeChangeEvent {
-                    change: event.change.into(),
-                    id: ID(event.recipe.to_string()),
-                    recipe: recipe.map(Recipe::new),
-                })
-            }
+            async move { change_event(&state, viewer, event).await }
         });
         Ok(until_gone(events))
     }
@@ -115,20 +107,11 @@ impl RecipeSubscription {
     ) -> Result<impl Stream<Item = Result<RecipeChangeEvent>>> {
         let me = require_user(ctx).await?.user_id;
         let state = state(ctx).clone();
-        let mine = follow(state.events.subscribe()).filter(move |e| {
-            std::future::ready(e.as_ref().map_or(true, |e: &RecipeEvent| e.author == me))
-        });
+        let mine = follow(state.events.subscribe())
+            .filter(move |e| std::future::ready(e.as_ref().map_or(true, |e| e.event.author == me)));
         Ok(mine.then(move |event| {
             let state = state.clone();
-            async move {
-                let event = event?;
-                let recipe = visible(&state, Some(me), event.recipe).await?;
-                Ok(RecipeChangeEvent {
-                    change: event.change.into(),
-                    id: ID(event.recipe.to_string()),
-                    recipe: recipe.map(Recipe::new),
-                })
-            }
+            async move { change_event(&state, Some(me), event).await }
         }))
     }
 }
@@ -136,8 +119,8 @@ impl RecipeSubscription {
 /// The events of `receiver`, and a SLOW_CONSUMER error (after which nothing) if it falls
 /// behind the bus; ends with the bus.
 fn follow(
-    receiver: broadcast::Receiver<RecipeEvent>,
-) -> impl Stream<Item = Result<RecipeEvent, async_graphql::Error>> {
+    receiver: broadcast::Receiver<Arc<Announced>>,
+) -> impl Stream<Item = Result<Arc<Announced>, async_graphql::Error>> {
     stream::unfold(Some(receiver), |receiver| async move {
         let mut receiver = receiver?;
         match receiver.recv().await {
@@ -158,13 +141,33 @@ fn slow_consumer(missed: u64) -> async_graphql::Error {
     error
 }
 
-/// The recipe `id` if `viewer` may see it now.
+/// The recipe `announced` names if `viewer` may see it after the change, from the snapshot
+/// all subscribers share.
 async fn visible(
     state: &AppState,
     viewer: Option<Uuid>,
-    id: Uuid,
-) -> Result<Option<crate::db::recipes::Recipe>> {
-    Ok(recipes::find_visible(&state.db, viewer, &id.to_string()).await?)
+    announced: &Announced,
+) -> Result<Option<Recipe>> {
+    let snapshot = announced.snapshot(&state.db).await?;
+    let recipe = snapshot
+        .recipe
+        .as_ref()
+        .filter(|recipe| recipes::may_see(recipe, viewer));
+    Ok(recipe.map(|recipe| Recipe::with_author(recipe.clone(), snapshot.author.clone())))
+}
+
+async fn change_event(
+    state: &AppState,
+    viewer: Option<Uuid>,
+    announced: Result<Arc<Announced>>,
+) -> Result<RecipeChangeEvent> {
+    let announced = announced?;
+    let event = &announced.event;
+    Ok(RecipeChangeEvent {
+        change: event.change.into(),
+        id: ID(event.recipe.to_string()),
+        recipe: visible(state, viewer, &announced).await?,
+    })
 }
 
 /// Passes `events` on until one says the recipe is gone from view (or an error), then ends.

@@ -64,7 +64,12 @@ pub async fn find_visible(
         return Ok(None);
     };
     let recipe = db::recipes::find(db, id).await?;
-    Ok(recipe.filter(|r| r.is_publish || viewer == Some(r.author_id)))
+    Ok(recipe.filter(|r| may_see(r, viewer)))
+}
+
+/// Whether `viewer` may see `recipe`: everyone a published one, its author a draft.
+pub fn may_see(recipe: &Recipe, viewer: Option<Uuid>) -> bool {
+    recipe.is_publish || viewer == Some(recipe.author_id)
 }
 
 /// Applies `changes` to `user`'s recipe; `updated_at` always advances.
