@@ -127,6 +127,11 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_kib(args.pid)?;
     let per_connection = (after.saturating_sub(before)) as f64 / total as f64;
+    // What idle subscribers cost: pings, credential checks.
+    let idle_from = (cpu_ticks(args.pid)?, Instant::now());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let idle_ticks = cpu_ticks(args.pid)?.saturating_sub(idle_from.0);
+    let idle_cpu = idle_ticks as f64 / TICKS_PER_SECOND / idle_from.1.elapsed().as_secs_f64();
 
     // The warm-up publish: every subscriber must get it.
     let mut ok = true;
@@ -204,6 +209,10 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     );
     println!(
         "| server memory per idle subscribed connection | {per_connection:.1} KiB | | | < 32 KiB |"
+    );
+    println!(
+        "| server CPU while they idle | {:.1}% of a core | | | |",
+        idle_cpu * 100.0
     );
     println!();
     println!(
@@ -325,6 +334,25 @@ fn rss_kib(pid: u32) -> Result<u64, BoxError> {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .ok_or_else(|| "no VmRSS in /proc/PID/status".into())
+}
+
+/// `USER_HZ`, the unit of `/proc/PID/stat`'s times (100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// The user and system time process `pid` has used, in ticks.
+fn cpu_ticks(pid: u32) -> Result<u64, BoxError> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let time = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());
+    match (time(14), time(15)) {
+        (Some(user), Some(system)) => Ok(user + system),
+        _ => Err("no times in /proc/PID/stat".into()),
+    }
 }
 
 struct Http {

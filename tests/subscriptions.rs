@@ -273,6 +273,33 @@ async fn a_logout_closes_the_sessions_sockets_within_a_second_on_every_instance(
     );
 }
 
+/// Where the denylist has an in-process copy (SQLite; Redis, followed through pub/sub), a
+/// revocation wakes the sockets it ends at once, without waiting for the interval's next
+/// check: with an interval of an hour, the socket still closes within seconds.
+#[tokio::test]
+async fn a_revocation_the_instance_hears_of_closes_sockets_without_waiting_for_the_interval() {
+    let redis = std::env::var("TEST_REDIS_URL").is_ok();
+    if std::env::var("TEST_DATABASE_URL").is_ok() && !redis {
+        return; // PostgreSQL alone: every instance asks the table, at the interval.
+    }
+    let app = spawn_app_with(&["--revocation-check-interval=1h"]).await;
+    let other = match redis {
+        true => Some(app.spawn_sibling().await),
+        false => None,
+    };
+    let held_on = other.as_ref().unwrap_or(&app);
+    let ada = app.user("ada").await;
+    let mut client = WsClient::connect(&held_on.addr, None).await;
+    assert!(is_ack(&client.init(Some(&bearer(&ada.access))).await));
+    client.subscribe("m", MINE, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    app.logout(&ada.access, false).await;
+
+    let closed = client.closed(Duration::from_secs(10)).await;
+    assert_eq!(closed, Some((4403, "TOKEN_REVOKED".into())));
+}
+
 /// A recipe published through one instance reaches subscribers on another: through Redis
 /// with `TEST_REDIS_URL`, through PostgreSQL's NOTIFY with `TEST_DATABASE_URL` alone.
 #[tokio::test]

@@ -97,7 +97,10 @@ pub async fn respond(
 fn next_event(step: Step) -> Event {
     let data = match step {
         Step::Outcome(outcome) => {
-            serde_json::to_value(&outcome.response).unwrap_or(serde_json::Value::Null)
+            let text = serde_json::to_string(&outcome.response);
+            return Event::default()
+                .event("next")
+                .data(text.unwrap_or_else(|_| "null".into()));
         }
         Step::Finished => serde_json::Value::Null,
         Step::Lapsed(lapse) => {

@@ -34,7 +34,7 @@ use futures_util::{
     SinkExt, StreamExt,
     stream::{AbortHandle, Abortable, SelectAll, SplitSink},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
@@ -360,12 +360,16 @@ impl Connection {
         };
         match outcome {
             Some(outcome) if outcome.executed => {
-                let payload = serde_json::to_value(&outcome.response).unwrap_or(Value::Null);
-                send(
-                    sink,
-                    json!({ "id": id, "type": "next", "payload": payload }),
-                )
-                .await
+                // Written straight to text: this runs once per subscriber for every event.
+                let next = Next {
+                    id: &id,
+                    kind: "next",
+                    payload: &outcome.response,
+                };
+                match serde_json::to_string(&next) {
+                    Ok(text) => send_text(sink, text).await,
+                    Err(_) => Ok(()),
+                }
             }
             Some(outcome) => {
                 handle.abort();
@@ -405,9 +409,21 @@ fn parse(text: &str) -> Result<ClientMessage, Close> {
     })
 }
 
+/// A `next` message.
+#[derive(Serialize)]
+struct Next<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    payload: &'a async_graphql::Response,
+}
+
 async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Value) -> Result<(), Close> {
-    let text = Utf8Bytes::from(message.to_string());
-    sink.send(Message::Text(text))
+    send_text(sink, message.to_string()).await
+}
+
+async fn send_text(sink: &mut SplitSink<WebSocket, Message>, text: String) -> Result<(), Close> {
+    sink.send(Message::Text(Utf8Bytes::from(text)))
         .await
         .map_err(|_| Close::new(1000, "Normal closure"))
 }

@@ -7,32 +7,66 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, PoisonError, RwLock,
+        Arc, Mutex, PoisonError, RwLock, Weak,
         atomic::{AtomicBool, Ordering},
     },
 };
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
 
-use super::{Denylist, Revocable, SharedDenylist};
+use super::{Denylist, Revocable, SharedDenylist, Watch};
 use crate::error::AppResult;
 
-/// Revoked entries with their expiry (Unix seconds), and whether they are complete.
+/// Revoked entries with their expiry (Unix seconds), whether they are complete, and who waits
+/// to hear of a revocation.
 #[derive(Default)]
 pub struct RevokedSet {
     // A std lock: it is held for a lookup or an insert, never across an await.
     entries: RwLock<HashMap<Revocable, i64>>,
     trusted: AtomicBool,
+    /// One wake-up per watched entry, shared by its watchers (a thousand sockets of one
+    /// session wait on one); dead ones are swept as they are met.
+    watchers: Mutex<HashMap<Revocable, Weak<Notify>>>,
 }
 
 impl RevokedSet {
-    /// Adds entries; an entry already present keeps the later expiry.
+    /// Adds entries; an entry already present keeps the later expiry. Wakes whoever watches
+    /// one of them.
     pub fn insert(&self, entries: &[(Revocable, i64)]) {
-        let mut map = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        for (item, expires_at) in entries {
-            let slot = map.entry(*item).or_insert(*expires_at);
-            *slot = (*slot).max(*expires_at);
+        {
+            let mut map = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+            for (item, expires_at) in entries {
+                let slot = map.entry(*item).or_insert(*expires_at);
+                *slot = (*slot).max(*expires_at);
+            }
         }
+        let mut watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        for (item, _) in entries {
+            if let Some(notify) = watchers.remove(item).and_then(|weak| weak.upgrade()) {
+                notify.notify_waiters();
+            }
+        }
+    }
+
+    /// A wake-up for when any of `items` is revoked through this set.
+    pub fn watch(&self, items: &[Revocable]) -> Watch {
+        let mut watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        if watchers.len() > 1024 && watchers.len().is_power_of_two() {
+            watchers.retain(|_, weak| weak.strong_count() > 0);
+        }
+        let wakes = items
+            .iter()
+            .map(|item| {
+                let live = watchers.get(item).and_then(Weak::upgrade);
+                live.unwrap_or_else(|| {
+                    let notify = Arc::new(Notify::new());
+                    watchers.insert(*item, Arc::downgrade(&notify));
+                    notify
+                })
+            })
+            .collect();
+        Watch { wakes }
     }
 
     pub fn contains_any(&self, items: &[Revocable]) -> bool {
@@ -64,8 +98,16 @@ impl RevokedSet {
         self.trusted.load(Ordering::Acquire)
     }
 
+    /// Says whether the set holds every entry; when it stops, every watcher is woken, to
+    /// ask the store from then on.
     pub fn set_trusted(&self, trusted: bool) {
-        self.trusted.store(trusted, Ordering::Release);
+        let was = self.trusted.swap(trusted, Ordering::AcqRel);
+        if was && !trusted {
+            let watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+            for notify in watchers.values().filter_map(Weak::upgrade) {
+                notify.notify_waiters();
+            }
+        }
     }
 }
 
@@ -107,6 +149,14 @@ impl Denylist for CachedDenylist {
         self.store.revoke(entries).await
     }
 
+    fn watch(&self, items: &[Revocable]) -> Option<Watch> {
+        Some(self.set.watch(items))
+    }
+
+    fn hears_every_revocation(&self) -> bool {
+        self.set.is_trusted()
+    }
+
     async fn any_revoked(&self, items: &[Revocable]) -> AppResult<bool> {
         if self.set.is_trusted() {
             return Ok(self.set.contains_any(items));
@@ -146,5 +196,42 @@ mod tests {
         assert_eq!(set.prune(100), 1);
         assert!(!set.contains_any(&[a]));
         assert!(set.contains_any(&[b]));
+    }
+
+    #[tokio::test]
+    async fn a_revocation_wakes_the_watchers_of_its_entry_and_no_others() {
+        let set = RevokedSet::default();
+        let (token, session) = (
+            Revocable::Token(Uuid::new_v4()),
+            Revocable::Session(Uuid::new_v4()),
+        );
+        let other = Revocable::Token(Uuid::new_v4());
+        let (first, second) = (set.watch(&[token, session]), set.watch(&[session]));
+        let (first_woken, second_woken) = (first.revoked(), second.revoked());
+        let unrelated = set.watch(&[other]);
+        let unrelated_woken = unrelated.revoked();
+
+        set.insert(&[(session, 100)]);
+
+        let soon = std::time::Duration::from_secs(1);
+        tokio::time::timeout(soon, first_woken)
+            .await
+            .expect("woken");
+        tokio::time::timeout(soon, second_woken)
+            .await
+            .expect("woken");
+        let quiet = std::time::Duration::from_millis(50);
+        assert!(
+            tokio::time::timeout(quiet, unrelated.revoked())
+                .await
+                .is_err()
+        );
+
+        // A copy that stops hearing of revocations wakes every watcher.
+        set.set_trusted(true);
+        set.set_trusted(false);
+        tokio::time::timeout(soon, unrelated_woken)
+            .await
+            .expect("woken");
     }
 }

@@ -59,8 +59,42 @@ impl Revocable {
     }
 }
 
+/// A wake-up for when an entry is revoked, from a store that hears of revocations (the
+/// in-process copy): a long-lived connection waits on it instead of only asking every interval.
+/// Wakes at most once per entry and may wake for nothing; ask [`Denylist::any_revoked`] then.
+pub struct Watch {
+    wakes: Vec<Arc<tokio::sync::Notify>>,
+}
+
+impl Watch {
+    /// Resolves at the next revocation of a watched entry. Register before asking the store,
+    /// so that a revocation between the two is not missed.
+    pub fn revoked(&self) -> impl Future<Output = ()> + '_ {
+        let waits: Vec<_> = self
+            .wakes
+            .iter()
+            .map(|notify| Box::pin(notify.notified()))
+            .collect();
+        async move {
+            if waits.is_empty() {
+                return std::future::pending().await;
+            }
+            futures_util::future::select_all(waits).await;
+        }
+    }
+}
+
 #[async_trait]
 pub trait Denylist: Send + Sync {
+    /// A wake-up for revocations of `items`, where the store can give one.
+    fn watch(&self, _items: &[Revocable]) -> Option<Watch> {
+        None
+    }
+    /// Whether every revocation, from any instance, wakes a [`Watch`] right now (and so
+    /// nobody needs to ask at intervals).
+    fn hears_every_revocation(&self) -> bool {
+        false
+    }
     /// Revokes each entry until its Unix time `expires_at` (after which the token is dead anyway).
     async fn revoke(&self, entries: &[(Revocable, i64)]) -> AppResult<()>;
     /// True when any of `items` is revoked.
