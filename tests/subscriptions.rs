@@ -273,6 +273,63 @@ async fn a_logout_closes_the_sessions_sockets_within_a_second_on_every_instance(
     );
 }
 
+/// Every way a session ends closes its sockets: a logout of all sessions and a password change
+/// (both from another session), and the reuse of a refresh token already traded.
+#[tokio::test]
+async fn every_end_of_a_session_closes_its_sockets() {
+    let app = spawn_app().await;
+    let ada = app.user("ada").await;
+    let endings = [
+        "logout of all sessions",
+        "password change",
+        "refresh token reuse",
+    ];
+    let mut password = ada.password.clone();
+    for what in endings {
+        let user = common::TestUser {
+            password: password.clone(),
+            ..ada.clone()
+        };
+        let (held, other) = (app.new_session(&user).await, app.new_session(&user).await);
+        let mut client = WsClient::connect(&app.addr, None).await;
+        assert!(
+            is_ack(&client.init(Some(&bearer(&held.access))).await),
+            "{what}"
+        );
+        client.subscribe("m", MINE, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let ended = Instant::now();
+        let answer = match what {
+            "logout of all sessions" => app.logout(&other.access, true).await,
+            "password change" => {
+                let new = "a-new-password-1";
+                app.change_password(&other.access, &other.password, new)
+                    .await
+            }
+            _ => {
+                app.refresh(&held.refresh).await;
+                app.refresh(&held.refresh).await
+            }
+        };
+        let closed = client.closed(SOON).await;
+
+        assert_eq!(
+            closed,
+            Some((4403, "TOKEN_REVOKED".into())),
+            "{what}: {answer}"
+        );
+        assert!(
+            ended.elapsed() < Duration::from_secs(1),
+            "{what}: {:?}",
+            ended.elapsed()
+        );
+        if what == "password change" {
+            password = "a-new-password-1".into();
+        }
+    }
+}
+
 /// Where the denylist has an in-process copy (SQLite; Redis, followed through pub/sub), a
 /// revocation wakes the sockets it ends at once, without waiting for the interval's next
 /// check: with an interval of an hour, the socket still closes within seconds.
