@@ -330,6 +330,84 @@ async fn every_end_of_a_session_closes_its_sockets() {
     }
 }
 
+/// A client that stops reading cannot hold its connection (and its place) for ever: once the
+/// server's writes to it have waited `WS_KEEPALIVE`, the connection is dropped, even though
+/// not even the close frame can reach it.
+#[tokio::test]
+async fn a_client_that_reads_nothing_is_disconnected_and_gives_its_place_back() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+
+    let app = spawn_app_with(&["--ws-keepalive=1s", "--max-connections-per-user=1"]).await;
+    let ada = app.user("ada").await;
+    // A receive buffer of a few KiB, so that the server's writes soon wait.
+    let addr: std::net::SocketAddr = app
+        .addr
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let stream = socket.connect(addr).await.expect("connected");
+    let url = format!("ws://{addr}/graphql");
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut stalled, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .expect("upgraded");
+    let init =
+        json!({ "type": "connection_init", "payload": { "Authorization": bearer(&ada.access) } });
+    stalled
+        .send(Message::Text(init.to_string().into()))
+        .await
+        .expect("sent");
+    let ack = stalled.next().await.expect("a message").expect("a frame");
+    assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    let big =
+        "subscription { myRecipeEvents { recipe { name description ingredients directions } } }";
+    for n in 0..32 {
+        let subscribe =
+            json!({ "id": format!("big{n}"), "type": "subscribe", "payload": { "query": big } });
+        stalled
+            .send(Message::Text(subscribe.to_string().into()))
+            .await
+            .expect("sent");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // From here on the client reads nothing, while its recipes change: 2 KiB an event for
+    // each of its 32 subscriptions, megabytes in all.
+    let mut recipe = input("Long soup");
+    recipe["ingredients"] = json!("i".repeat(1000));
+    recipe["directions"] = json!("d".repeat(1000));
+    for _ in 0..200 {
+        create(&app, &ada, recipe.clone()).await;
+    }
+
+    // Its place is given back: a new connection of the same user (one allowed) is accepted.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut client = WsClient::connect(&app.addr, None).await;
+        let answer = client.init(Some(&bearer(&ada.access))).await;
+        if is_ack(&answer) {
+            break;
+        }
+        assert_eq!(
+            answer,
+            Some(Event::Closed(4403, "TOO_MANY_CONNECTIONS".into()))
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the stalled connection still holds its place"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop(stalled);
+}
+
 /// Where the denylist has an in-process copy (SQLite; Redis, followed through pub/sub), a
 /// revocation wakes the sockets it ends at once, without waiting for the interval's next
 /// check: with an interval of an hour, the socket still closes within seconds.

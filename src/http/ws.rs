@@ -167,7 +167,11 @@ type Running = futures_util::stream::BoxStream<'static, (String, Option<Outcome>
 
 impl Connection {
     async fn serve(mut self, socket: WebSocket) {
-        let (mut sink, mut incoming) = socket.split();
+        let (sink, mut incoming) = socket.split();
+        let mut sink = Outgoing {
+            sink,
+            within: self.ws.keepalive,
+        };
         let close = match self.handshake(&mut sink, &mut incoming).await {
             Ok(principal) => self.run(&mut sink, &mut incoming, principal).await,
             Err(close) => close,
@@ -176,14 +180,19 @@ impl Connection {
             code: close.0,
             reason: Utf8Bytes::from(close.1),
         };
-        let _ = sink.send(Message::Close(Some(frame))).await;
-        let _ = sink.close().await;
+        // Bounded too: a client that reads nothing gets no close frame, only the end of the
+        // connection.
+        let closing = async {
+            let _ = sink.sink.send(Message::Close(Some(frame))).await;
+            let _ = sink.sink.close().await;
+        };
+        let _ = tokio::time::timeout(sink.within, closing).await;
     }
 
     /// Waits for `connection_init`, checks its credentials, acknowledges.
     async fn handshake(
         &mut self,
-        sink: &mut SplitSink<WebSocket, Message>,
+        sink: &mut Outgoing,
         incoming: &mut futures_util::stream::SplitStream<WebSocket>,
     ) -> Result<Option<Principal>, Close> {
         let deadline = Instant::now() + self.ws.init_timeout;
@@ -242,7 +251,7 @@ impl Connection {
     /// After the acknowledgement: subscriptions, pings, and the credentials' lifetime.
     async fn run(
         &self,
-        sink: &mut SplitSink<WebSocket, Message>,
+        sink: &mut Outgoing,
         incoming: &mut futures_util::stream::SplitStream<WebSocket>,
         principal: Option<Principal>,
     ) -> Close {
@@ -295,7 +304,7 @@ impl Connection {
 
     async fn receive(
         &self,
-        sink: &mut SplitSink<WebSocket, Message>,
+        sink: &mut Outgoing,
         text: &str,
         running: &mut SelectAll<Running>,
         active: &mut HashMap<String, AbortHandle>,
@@ -350,7 +359,7 @@ impl Connection {
     /// execution `error` (which ends it); `complete` once it has ended by itself.
     async fn deliver(
         &self,
-        sink: &mut SplitSink<WebSocket, Message>,
+        sink: &mut Outgoing,
         active: &mut HashMap<String, AbortHandle>,
         id: String,
         outcome: Option<Outcome>,
@@ -418,12 +427,23 @@ struct Next<'a> {
     payload: &'a async_graphql::Response,
 }
 
-async fn send(sink: &mut SplitSink<WebSocket, Message>, message: Value) -> Result<(), Close> {
+/// The writing half of a connection, and how long one write may wait for the client to read:
+/// a client that reads nothing while there is something to write is disconnected after
+/// `WS_KEEPALIVE`, as one that answers no ping is (its subscriptions fall behind meanwhile).
+struct Outgoing {
+    sink: SplitSink<WebSocket, Message>,
+    within: Duration,
+}
+
+async fn send(sink: &mut Outgoing, message: Value) -> Result<(), Close> {
     send_text(sink, message.to_string()).await
 }
 
-async fn send_text(sink: &mut SplitSink<WebSocket, Message>, text: String) -> Result<(), Close> {
-    sink.send(Message::Text(Utf8Bytes::from(text)))
-        .await
-        .map_err(|_| Close::new(1000, "Normal closure"))
+async fn send_text(sink: &mut Outgoing, text: String) -> Result<(), Close> {
+    let write = sink.sink.send(Message::Text(Utf8Bytes::from(text)));
+    match tokio::time::timeout(sink.within, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Close::new(1000, "Normal closure")),
+        Err(_) => Err(Close::new(4504, "Write timeout: the client reads nothing")),
+    }
 }
