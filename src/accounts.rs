@@ -1,5 +1,6 @@
-//! Account flows: register, login, refresh, logout, change password. Each takes the state and
-//! plain values and returns domain types; the GraphQL resolvers are thin wrappers around them.
+//! Account flows: register, login, refresh, logout, change password, the caller's sessions.
+//! Each takes the state and plain values and returns domain types; the GraphQL resolvers are
+//! thin wrappers around them.
 
 use std::net::IpAddr;
 
@@ -58,12 +59,20 @@ pub async fn find_by_username(state: &AppState, username: &str) -> AppResult<Opt
 
 /// Checks the password (throttled per login name, account and client address, see
 /// `auth::throttle`) and opens a session.
+/// Where a login comes from: the client's address and user agent, as the transport saw them.
+#[derive(Clone, Debug, Default)]
+pub struct Device {
+    pub client: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
 pub async fn login(
     state: &AppState,
     login: &str,
     password: String,
-    client: Option<IpAddr>,
+    device: Device,
 ) -> AppResult<Tokens> {
+    let client = device.client;
     let found = db::users::find_credentials(&state.db, login).await?;
     let account = found.as_ref().map(|(user, _)| Account {
         id: user.id,
@@ -86,7 +95,7 @@ pub async fn login(
         return Err(wrong_login());
     };
     state.throttle.succeeded(&attempt).await?;
-    open_session(state, user, credentials.epoch).await
+    open_session(state, user, credentials.epoch, device).await
 }
 
 fn wrong_login() -> AppError {
@@ -118,7 +127,12 @@ async fn check_password(
 /// first and then revokes every live session. So the epoch is read again once the session
 /// exists: if it still holds, the change has not raised it yet and will find this session;
 /// if it moved, the session is ended here and its tokens are never handed out.
-async fn open_session(state: &AppState, user: User, epoch: i64) -> AppResult<Tokens> {
+async fn open_session(
+    state: &AppState,
+    user: User,
+    epoch: i64,
+    device: Device,
+) -> AppResult<Tokens> {
     let sid = Uuid::new_v4();
     let now = state.tokens.clock.now();
     let session_expires = now + to_delta(state.config.refresh_token_ttl);
@@ -130,6 +144,8 @@ async fn open_session(state: &AppState, user: User, epoch: i64) -> AppResult<Tok
         refresh_jti: refresh.jti,
         created_at: now,
         expires_at: session_expires,
+        user_agent: device.user_agent,
+        client_network: device.client.map(network),
     };
     db::sessions::create(&state.db, session).await?;
     let current = db::users::credentials(&state.db, user_id).await?;
@@ -153,11 +169,17 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
         .await?
         .filter(|s| s.user_id == claims.sub && s.revoked_at.is_none())
         .ok_or(AppError::TokenRevoked)?;
+    if idle(state, &session, now) {
+        revoke_sessions(state, &[claims.sid]).await?;
+        return Err(AppError::Unauthenticated(
+            "This login session was idle too long and has ended: log in again.".into(),
+        ));
+    }
     let user = db::users::find_by_id(&state.db, claims.sub)
         .await?
         .ok_or(AppError::TokenRevoked)?;
     let (tokens, next) = issue(state, user, claims.sid, false, now, session.expires_at)?;
-    if !db::sessions::rotate(&state.db, claims.sid, claims.jti, next.jti).await? {
+    if !db::sessions::rotate(&state.db, claims.sid, claims.jti, next.jti, now).await? {
         let session = db::sessions::find(&state.db, claims.sid).await?;
         if session.is_none_or(|s| s.revoked_at.is_some()) {
             return Err(AppError::TokenRevoked); // Revoked while this refresh ran.
@@ -234,6 +256,74 @@ pub async fn change_password(
         .filter(|sid| *sid != principal.claims.sid)
         .collect();
     revoke_sessions(state, &others).await
+}
+
+/// Whether `session` has gone unused for longer than `SESSION_IDLE_TIMEOUT` at `now`.
+fn idle(state: &AppState, session: &db::sessions::Model, now: DateTime<Utc>) -> bool {
+    now - session.last_used() > to_delta(state.config.session_idle_timeout)
+}
+
+/// The caller's live login sessions (neither revoked, expired nor idle), most recently used
+/// first.
+pub async fn sessions(
+    state: &AppState,
+    principal: &Principal,
+) -> AppResult<Vec<db::sessions::Model>> {
+    let now = state.tokens.clock.now();
+    let mut live: Vec<_> = db::sessions::live_for_user(&state.db, principal.user_id, now)
+        .await?
+        .into_iter()
+        .filter(|session| !idle(state, session, now))
+        .collect();
+    live.sort_by_key(|session| std::cmp::Reverse(session.last_used()));
+    Ok(live)
+}
+
+/// Ends one of the caller's sessions (NOT_FOUND for an id that is not one of theirs, live).
+pub async fn revoke_session(state: &AppState, principal: &Principal, id: &str) -> AppResult<()> {
+    let not_found = || AppError::NotFound("None of your live sessions has this id.".into());
+    let id = Uuid::parse_str(id.trim()).map_err(|_| not_found())?;
+    let now = state.tokens.clock.now();
+    let session = db::sessions::find(&state.db, id)
+        .await?
+        .filter(|s| s.user_id == principal.user_id && s.revoked_at.is_none() && s.expires_at > now)
+        .ok_or_else(not_found)?;
+    revoke_sessions(state, &[session.id]).await
+}
+
+/// Ends every session of the caller but the one asking; how many. Raises the credential epoch
+/// first, so that a login in flight cannot open a session after this has returned.
+pub async fn revoke_other_sessions(state: &AppState, principal: &Principal) -> AppResult<usize> {
+    db::users::raise_credential_epoch(&state.db, principal.user_id).await?;
+    let now = state.tokens.clock.now();
+    let others: Vec<_> = db::sessions::live_for_user(&state.db, principal.user_id, now)
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .filter(|sid| *sid != principal.claims.sid)
+        .collect();
+    revoke_sessions(state, &others).await?;
+    Ok(others.len())
+}
+
+/// The network of `ip`, as much of an address as a session shows: a /24 for IPv4, a /48 for
+/// IPv6 (an IPv4-mapped address counts as IPv4).
+pub fn network(ip: IpAddr) -> String {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
+            format!("{prefix}/48")
+        }
+    }
 }
 
 /// Denylists the sessions (their tokens die with them) and marks them revoked in the database.

@@ -69,6 +69,10 @@ pub struct Config {
     #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "30d", value_parser = parse_duration)]
     pub refresh_token_ttl: Duration,
 
+    /// A login session not refreshed for this long ends (beside `REFRESH_TOKEN_TTL` from login).
+    #[arg(long, env = "SESSION_IDLE_TIMEOUT", default_value = "14d", value_parser = parse_duration)]
+    pub session_idle_timeout: Duration,
+
     /// `development` (GraphiQL, introspection, generated secret) or `production`.
     #[arg(long, env = "APP_ENV", value_enum, default_value = "development")]
     pub app_env: AppEnv,
@@ -247,6 +251,7 @@ impl fmt::Debug for Config {
             .field("jwt_leeway", &self.jwt_leeway)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("session_idle_timeout", &self.session_idle_timeout)
             .field("app_env", &self.app_env)
             .finish_non_exhaustive()
     }

@@ -13,6 +13,23 @@ pub struct RequestContext {
     pub authorization: Option<String>,
     /// The client's address, for throttling password checks.
     pub client: Option<IpAddr>,
+    /// The `User-Agent` the client sent (at most [`USER_AGENT_MAX`] characters), which names
+    /// the device of a login session.
+    pub user_agent: Option<String>,
+}
+
+pub const USER_AGENT_MAX: usize = 256;
+
+/// The client's user agent in a request's GraphQL context (for the sessions it opens).
+#[derive(Clone, Debug)]
+pub struct UserAgent(pub String);
+
+impl UserAgent {
+    /// `value`, cut to [`USER_AGENT_MAX`] characters; none when empty.
+    pub fn from_header(value: &str) -> Option<String> {
+        let value: String = value.trim().chars().take(USER_AGENT_MAX).collect();
+        (!value.is_empty()).then_some(value)
+    }
 }
 
 /// The client's address in a request's GraphQL context (for login throttling).

@@ -273,8 +273,9 @@ async fn a_logout_closes_the_sessions_sockets_within_a_second_on_every_instance(
     );
 }
 
-/// Every way a session ends closes its sockets: a logout of all sessions and a password change
-/// (both from another session), and the reuse of a refresh token already traded.
+/// Every way a session ends closes its sockets: a logout of all sessions, a password change and
+/// `revokeSession` (each from another session), and the reuse of a refresh token already
+/// traded.
 #[tokio::test]
 async fn every_end_of_a_session_closes_its_sockets() {
     let app = spawn_app().await;
@@ -283,6 +284,7 @@ async fn every_end_of_a_session_closes_its_sockets() {
         "logout of all sessions",
         "password change",
         "refresh token reuse",
+        "revokeSession from another session",
     ];
     let mut password = ada.password.clone();
     for what in endings {
@@ -307,9 +309,23 @@ async fn every_end_of_a_session_closes_its_sockets() {
                 app.change_password(&other.access, &other.password, new)
                     .await
             }
-            _ => {
+            "refresh token reuse" => {
                 app.refresh(&held.refresh).await;
                 app.refresh(&held.refresh).await
+            }
+            _ => {
+                let mine = "{ mySessions { id current } }";
+                let listed = app.graphql(mine, json!({}), Some(&held.access)).await;
+                let sessions = listed["data"]["mySessions"].as_array().cloned();
+                let held_id = sessions
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|s| s["current"] == true)
+                    .map(|s| s["id"].clone());
+                let revoke = "mutation($id: ID!) { revokeSession(id: $id) }";
+                let id = held_id.unwrap_or_else(|| panic!("no current session: {listed}"));
+                app.graphql(revoke, json!({ "id": id }), Some(&other.access))
+                    .await
             }
         };
         let closed = client.closed(SOON).await;

@@ -9,6 +9,7 @@ mod m20261129_000002_create_sessions;
 mod m20261129_000003_create_denylist;
 mod m20261129_000004_create_recipes;
 mod m20261201_000005_add_credential_epoch;
+mod m20261202_000006_session_devices;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_create_denylist::Migration),
             Box::new(m20261129_000004_create_recipes::Migration),
             Box::new(m20261201_000005_add_credential_epoch::Migration),
+            Box::new(m20261202_000006_session_devices::Migration),
         ]
     }
 }

@@ -16,6 +16,18 @@ pub struct Model {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The last refresh (none yet: the login).
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub user_agent: Option<String>,
+    /// The client's network (`203.0.113.0/24`, `2001:db8:1::/48`), never its address.
+    pub client_network: Option<String>,
+}
+
+impl Model {
+    /// When the session was last used: its last refresh, or its login.
+    pub fn last_used(&self) -> DateTime<Utc> {
+        self.last_used_at.unwrap_or(self.created_at)
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -30,6 +42,8 @@ pub struct NewSession {
     pub refresh_jti: Uuid,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub client_network: Option<String>,
 }
 
 pub async fn create(db: &impl ConnectionTrait, session: NewSession) -> AppResult<()> {
@@ -40,6 +54,9 @@ pub async fn create(db: &impl ConnectionTrait, session: NewSession) -> AppResult
         created_at: Set(session.created_at),
         expires_at: Set(session.expires_at),
         revoked_at: Set(None),
+        last_used_at: Set(Some(session.created_at)),
+        user_agent: Set(session.user_agent),
+        client_network: Set(session.client_network),
     }
     .insert(db)
     .await?;
@@ -50,15 +67,18 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Model
     Ok(Entity::find_by_id(id).one(db).await?)
 }
 
-/// Moves the session from `old_jti` to `new_jti`; false when `old_jti` is no longer current.
+/// Moves the session from `old_jti` to `new_jti`, used at `now`; false when `old_jti` is no
+/// longer current.
 pub async fn rotate(
     db: &impl ConnectionTrait,
     id: Uuid,
     old_jti: Uuid,
     new_jti: Uuid,
+    now: DateTime<Utc>,
 ) -> AppResult<bool> {
     let result = Entity::update_many()
         .col_expr(Column::RefreshJti, Expr::value(new_jti))
+        .col_expr(Column::LastUsedAt, Expr::value(now))
         .filter(Column::Id.eq(id))
         .filter(Column::RefreshJti.eq(old_jti))
         .filter(Column::RevokedAt.is_null())

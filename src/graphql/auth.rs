@@ -3,7 +3,10 @@
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 
 use super::{require_user, state, user::User};
-use crate::{accounts, request::ClientAddr};
+use crate::{
+    accounts,
+    request::{ClientAddr, UserAgent},
+};
 
 #[derive(InputObject)]
 pub struct RegisterInput {
@@ -61,8 +64,11 @@ impl AuthMutation {
 
     /// Checks the password and starts a login session. The access token is fresh.
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<AuthPayload> {
-        let client = ctx.data_opt::<ClientAddr>().map(|c| c.0);
-        let tokens = accounts::login(state(ctx), &input.login, input.password, client).await?;
+        let device = accounts::Device {
+            client: ctx.data_opt::<ClientAddr>().map(|c| c.0),
+            user_agent: ctx.data_opt::<UserAgent>().map(|a| a.0.clone()),
+        };
+        let tokens = accounts::login(state(ctx), &input.login, input.password, device).await?;
         Ok(tokens.into())
     }
 

@@ -25,7 +25,7 @@ use super::{
 use crate::{
     auth::guard::Auth,
     error::{Refusal, RequestError},
-    request::{ClientAddr, RequestContext},
+    request::{ClientAddr, RequestContext, UserAgent},
 };
 
 /// The most errors a refused request is answered with (and a last one saying how many more).
@@ -195,6 +195,10 @@ impl Pipeline {
         let request = request
             .data(Auth::new(context.authorization.clone()))
             .data(RequestLoader::new(self.db.clone()));
+        let request = match &context.user_agent {
+            Some(agent) => request.data(UserAgent(agent.clone())),
+            None => request,
+        };
         match context.client {
             Some(ip) => request.data(ClientAddr(ip)),
             None => request,

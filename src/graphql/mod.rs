@@ -1,4 +1,5 @@
-//! The GraphQL API: the schema is merged from one part per area (`auth`, `user`, `recipe`),
+//! The GraphQL API: the schema is merged from one part per area (`auth`, `user`, `recipe`,
+//! `session`, `subscription`),
 //! `execute` is the one pipeline every transport runs requests through (with the checks of
 //! `limits`, `nesting` and `shape`), `loaders` batch lookups. Resolvers are thin: they read
 //! the context, call the domain functions and map their types.
@@ -14,6 +15,7 @@ pub mod nesting;
 pub mod recipe;
 pub mod recipe_input;
 pub mod schema;
+pub mod session;
 pub mod shape;
 pub mod subscription;
 pub mod user;

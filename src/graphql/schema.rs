@@ -16,16 +16,17 @@ use super::{
     limits::QueryLimits,
     nesting::MAX_NESTING,
     recipe::{RecipeMutation, RecipeQuery},
+    session::{SessionMutation, SessionQuery},
     subscription::RecipeSubscription,
     user::UserQuery,
 };
 use crate::{config::Config, state::AppState};
 
 #[derive(MergedObject, Default)]
-pub struct Query(UserQuery, RecipeQuery);
+pub struct Query(UserQuery, RecipeQuery, SessionQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AuthMutation, RecipeMutation);
+pub struct Mutation(AuthMutation, RecipeMutation, SessionMutation);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(RecipeSubscription);

@@ -38,7 +38,7 @@ use super::{
 use crate::{
     error::{Refusal, RequestError},
     graphql::execute::{Outcome, Pipeline},
-    request::RequestContext,
+    request::{RequestContext, UserAgent},
 };
 
 #[derive(Clone)]
@@ -255,7 +255,14 @@ fn request_context(
     RequestContext {
         authorization: authorization(headers),
         client: client_addr(gql, peer, headers),
+        user_agent: user_agent(headers),
     }
+}
+
+/// The `User-Agent` header, cut short; none unless it is text.
+pub(super) fn user_agent(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(axum::http::header::USER_AGENT)?.to_str().ok()?;
+    UserAgent::from_header(value)
 }
 
 /// The peer address, or the last `X-Forwarded-For` hop when the proxy in front is trusted.

@@ -39,7 +39,7 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
 use super::{
-    graphql::{GraphQlState, authorization, client_addr},
+    graphql::{GraphQlState, authorization, client_addr, user_agent},
     media::MediaType,
     problem,
 };
@@ -95,6 +95,7 @@ pub async fn upgrade(
     let context = RequestContext {
         authorization: authorization(&headers),
         client: client_addr(&gql, peer, &headers),
+        user_agent: user_agent(&headers),
     };
     let slot = match ws.connections.admit_address(context.client) {
         Ok(slot) => slot,
