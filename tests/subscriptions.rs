@@ -24,6 +24,16 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// A socket on `addr` authenticated with `access`, subscribed to `myRecipeEvents` (and given
+/// a moment for the subscription to start).
+async fn holding_mine(addr: &str, access: &str) -> WsClient {
+    let mut client = WsClient::connect(addr, None).await;
+    assert!(is_ack(&client.init(Some(&bearer(access))).await));
+    client.subscribe("m", MINE, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    client
+}
+
 fn next_payload(event: &Option<Event>, id: &str) -> Value {
     match event {
         Some(Event::Message(m)) if m["type"] == "next" && m["id"] == id => m["payload"].clone(),
@@ -256,10 +266,7 @@ async fn a_logout_closes_the_sessions_sockets_within_a_second_on_every_instance(
     };
     let held_on = other.as_ref().unwrap_or(&app);
     let ada = app.user("ada").await;
-    let mut client = WsClient::connect(&held_on.addr, None).await;
-    assert!(is_ack(&client.init(Some(&bearer(&ada.access))).await));
-    client.subscribe("m", MINE, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut client = holding_mine(&held_on.addr, &ada.access).await;
 
     let logged_out = Instant::now();
     app.logout(&ada.access, false).await;
@@ -293,13 +300,7 @@ async fn every_end_of_a_session_closes_its_sockets() {
             ..ada.clone()
         };
         let (held, other) = (app.new_session(&user).await, app.new_session(&user).await);
-        let mut client = WsClient::connect(&app.addr, None).await;
-        assert!(
-            is_ack(&client.init(Some(&bearer(&held.access))).await),
-            "{what}"
-        );
-        client.subscribe("m", MINE, json!({})).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut client = holding_mine(&app.addr, &held.access).await;
 
         let ended = Instant::now();
         let answer = match what {
@@ -440,10 +441,7 @@ async fn a_revocation_the_instance_hears_of_closes_sockets_without_waiting_for_t
     };
     let held_on = other.as_ref().unwrap_or(&app);
     let ada = app.user("ada").await;
-    let mut client = WsClient::connect(&held_on.addr, None).await;
-    assert!(is_ack(&client.init(Some(&bearer(&ada.access))).await));
-    client.subscribe("m", MINE, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut client = holding_mine(&held_on.addr, &ada.access).await;
 
     app.logout(&ada.access, false).await;
 
