@@ -189,6 +189,11 @@ pub struct Config {
     #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
     pub max_connections_per_address: usize,
 
+    /// How long a client may leave the server's writes unread (its receive window shut, or
+    /// nothing acknowledged) before the connection is dropped: TCP_USER_TIMEOUT.
+    #[arg(long, env = "WRITE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
+
     /// How often open connections check that their token has not been revoked.
     #[arg(long, env = "REVOCATION_CHECK_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
     pub revocation_check_interval: Duration,

@@ -3,7 +3,7 @@
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, routing::get};
+use axum::{Router, routing::get, serve::ListenerExt};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::net::TcpListener;
@@ -57,6 +57,8 @@ pub enum StartupError {
 /// A bound, ready server. Dropping it stops its background tasks.
 pub struct Server {
     listener: TcpListener,
+    /// How long a client may leave what the server wrote unread (`WRITE_TIMEOUT`).
+    write_timeout: Duration,
     router: Router,
     _tasks: Vec<BackgroundTask>,
 }
@@ -78,7 +80,19 @@ impl Server {
         let app = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
+        let write_timeout = self.write_timeout;
+        // TCP_USER_TIMEOUT: the kernel drops a connection whose written data has gone
+        // unacknowledged, or whose receive window has stayed shut, for this long. That bounds
+        // what the application cannot: hyper has no write timeout, and an event stream whose
+        // client stopped reading is never polled again (its place under the connection limits
+        // would be held for ever).
+        let listener = self.listener.tap_io(move |stream| {
+            let socket = socket2::SockRef::from(&*stream);
+            if let Err(error) = socket.set_tcp_user_timeout(Some(write_timeout)) {
+                tracing::warn!(%error, "could not bound a connection's writes");
+            }
+        });
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
     }
@@ -147,9 +161,11 @@ pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Server, St
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| StartupError::Bind { addr, source })?;
+    let write_timeout = state.config.write_timeout;
     let router = app(state)?;
     Ok(Server {
         listener,
+        write_timeout,
         router,
         _tasks: tasks,
     })

@@ -425,6 +425,66 @@ async fn a_client_that_reads_nothing_is_disconnected_and_gives_its_place_back() 
     drop(stalled);
 }
 
+/// The same for an event stream, which the application cannot bound (the stream is not polled
+/// while its write waits): the kernel drops the connection after `WRITE_TIMEOUT` with the
+/// client's window shut, and the stream's place is given back.
+#[tokio::test]
+async fn an_event_stream_whose_client_reads_nothing_is_dropped_after_the_write_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app_with(&["--write-timeout=2s", "--max-connections-per-user=1"]).await;
+    let ada = app.user("ada").await;
+    let addr: std::net::SocketAddr = app
+        .addr
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let mut stalled = socket.connect(addr).await.expect("connected");
+    let big =
+        "subscription { myRecipeEvents { recipe { name description ingredients directions } } }";
+    let body = json!({ "query": big }).to_string();
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Accept: text/event-stream\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n{body}",
+        ada.access,
+        body.len()
+    );
+    stalled.write_all(request.as_bytes()).await.expect("sent");
+    let mut head = [0u8; 64];
+    let read = stalled.read(&mut head).await.expect("an answer");
+    assert!(
+        head[..read].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&head[..read])
+    );
+
+    // From here on the client reads nothing, while its recipes change, 2 KiB an event.
+    let mut recipe = input("Long soup");
+    recipe["ingredients"] = json!("i".repeat(1000));
+    recipe["directions"] = json!("d".repeat(1000));
+    for _ in 0..400 {
+        create(&app, &ada, recipe.clone()).await;
+    }
+
+    // Its place is given back: a new stream of the same user (one allowed) is accepted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = sse(&app, MINE, Some(&ada.access)).await;
+        if response.status() == 200 {
+            break;
+        }
+        assert_eq!(response.status(), 429);
+        assert!(
+            Instant::now() < deadline,
+            "the stalled stream still holds its place"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop(stalled);
+}
+
 /// Where the denylist has an in-process copy (SQLite; Redis, followed through pub/sub), a
 /// revocation wakes the sockets it ends at once, without waiting for the interval's next
 /// check: with an interval of an hour, the socket still closes within seconds.
