@@ -258,6 +258,17 @@ pub async fn change_password(
     revoke_sessions(state, &others).await
 }
 
+/// Ends every live session of `user` (after a password reset by mailed token).
+pub async fn end_all_sessions(state: &AppState, user: Uuid) -> AppResult<()> {
+    let now = state.tokens.clock.now();
+    let live: Vec<_> = db::sessions::live_for_user(&state.db, user, now)
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    revoke_sessions(state, &live).await
+}
+
 /// Whether `session` has gone unused for longer than `SESSION_IDLE_TIMEOUT` at `now`.
 fn idle(state: &AppState, session: &db::sessions::Model, now: DateTime<Utc>) -> bool {
     now - session.last_used() > to_delta(state.config.session_idle_timeout)

@@ -189,6 +189,28 @@ pub struct Config {
     #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
     pub max_connections_per_address: usize,
 
+    /// The SMTP server mail goes through (`smtp://host:25`, `smtps://user:password@host`,
+    /// `smtp://host:587?tls=required`). Without it, mail is written to a folder (`mail/` beside
+    /// an SQLite database), and in development to the log as well.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of the server's mail.
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "Smilecook <no-reply@smilecook.localhost>"
+    )]
+    pub mail_from: String,
+
+    /// The server's address as its users reach it, for links in mail (default: `http://BIND`).
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// How long a mailed password reset token works.
+    #[arg(long, env = "PASSWORD_RESET_TTL", default_value = "30m", value_parser = parse_duration)]
+    pub password_reset_ttl: Duration,
+
     /// How long a client may leave the server's writes unread (its receive window shut, or
     /// nothing acknowledged) before the connection is dropped: TCP_USER_TIMEOUT.
     #[arg(long, env = "WRITE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
@@ -219,6 +241,13 @@ where
 }
 
 impl Config {
+    /// [`Config::public_url`] as given, or the bound address.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind))
+    }
+
     pub fn is_production(&self) -> bool {
         self.app_env == AppEnv::Production
     }
@@ -247,6 +276,7 @@ impl fmt::Debug for Config {
             .field("bind", &self.bind)
             .field("database_url", &redact_url(&self.database_url))
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field(
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),

@@ -29,6 +29,7 @@ use crate::{
         schema::{Limits, build_schemas},
     },
     http::{self, graphql::GraphQlState, ws::WsConfig},
+    mail,
     state::AppState,
     tasks::BackgroundTask,
     time::Clock,
@@ -98,6 +99,32 @@ impl Server {
     }
 }
 
+/// Where mail goes: `SMTP_URL`, or a folder beside an SQLite database (`./mail` otherwise).
+fn mail_sender(config: &Config) -> Result<mail::Sender, StartupError> {
+    let from = config
+        .mail_from
+        .parse()
+        .map_err(|e| StartupError::Config(format!("MAIL_FROM: {e}")))?;
+    if let Some(url) = &config.smtp_url {
+        return mail::Sender::smtp(url, from)
+            .map_err(|e| StartupError::Config(format!("SMTP_URL: {e}")));
+    }
+    let beside = config
+        .database_url
+        .strip_prefix("sqlite://")
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .and_then(|file| std::path::Path::new(file).parent().map(|p| p.to_path_buf()));
+    let dir = beside.unwrap_or_default().join("mail");
+    if config.is_production() {
+        tracing::warn!(dir = %dir.display(), "no SMTP_URL: mail is written to a folder, not sent");
+    }
+    Ok(mail::Sender::Folder {
+        dir,
+        from,
+        log: !config.is_production(),
+    })
+}
+
 pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, StartupError> {
     let db = db::connect(url).await.map_err(StartupError::Database)?;
     Migrator::up(&db, None)
@@ -140,6 +167,8 @@ pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Server, St
     };
     let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations, threads)
         .map_err(|e| StartupError::Config(crate::error::Shown(&e).to_string()))?;
+    let sender = mail_sender(&config)?;
+    tasks.push(mail::spawn_worker(db.clone(), sender, clock.clone()));
     tasks.push(denylist::spawn_pruning(
         denylist.clone(),
         config.denylist_prune_interval,

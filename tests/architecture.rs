@@ -31,6 +31,14 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("accounts", &["graphql", "http", "startup"]),
     ("recipes", &["graphql", "http", "startup", "state"]),
     ("validate", &["graphql", "http", "startup", "state"]),
+    ("recovery", &["graphql", "http", "startup"]),
+    // Mail is a service: it knows the outbox, not who writes to it.
+    (
+        "mail",
+        &[
+            "graphql", "http", "startup", "state", "accounts", "recipes", "recovery",
+        ],
+    ),
     // A transport may use the pipeline, not start the server.
     ("http", &["startup", "db"]),
     ("state", &["graphql", "http", "startup"]),

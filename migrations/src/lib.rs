@@ -10,6 +10,7 @@ mod m20261129_000003_create_denylist;
 mod m20261129_000004_create_recipes;
 mod m20261201_000005_add_credential_epoch;
 mod m20261202_000006_session_devices;
+mod m20261202_000007_mail_and_resets;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_create_recipes::Migration),
             Box::new(m20261201_000005_add_credential_epoch::Migration),
             Box::new(m20261202_000006_session_devices::Migration),
+            Box::new(m20261202_000007_mail_and_resets::Migration),
         ]
     }
 }

@@ -140,6 +140,21 @@ impl Throttle {
         attempt.with_address(client, &self.address)
     }
 
+    /// A request to mail a password reset to `email`: counted per email and per client
+    /// address (never given back), under the allowances of logins.
+    pub fn reset_request(&self, email: &str, client: Option<IpAddr>) -> Attempt<'_> {
+        let mut attempt = Attempt {
+            open: vec![(format!("reset:{}", email.to_lowercase()), &self.account)],
+            hidden: Vec::new(),
+            clear: Vec::new(),
+            refund: Vec::new(),
+        };
+        if let Some(ip) = client {
+            attempt.open.push((format!("reset-ip:{ip}"), &self.address));
+        }
+        attempt
+    }
+
     pub async fn reserve(&self, attempt: &Attempt<'_>) -> AppResult<Reservation> {
         self.store.reserve(&attempt.open, &attempt.hidden).await
     }

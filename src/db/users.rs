@@ -143,6 +143,28 @@ pub async fn change_password(
     replace_hash(db, id, expected, hash, true).await
 }
 
+/// Sets a new password whatever the old one was (a reset by mailed token), raising the
+/// credential epoch.
+pub async fn reset_password(db: &impl ConnectionTrait, id: Uuid, hash: String) -> AppResult<bool> {
+    let result = Entity::update_many()
+        .col_expr(Column::PasswordHash, Expr::value(hash))
+        .col_expr(Column::CredentialEpoch, next_epoch())
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// The account with this email, in any case.
+pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> AppResult<Option<User>> {
+    let key = email.trim().to_lowercase();
+    let found = Entity::find()
+        .filter(Column::EmailKey.eq(key.as_str()))
+        .one(db)
+        .await?;
+    Ok(found.map(User::from))
+}
+
 /// The compare-and-swap both of the above are.
 async fn replace_hash(
     db: &impl ConnectionTrait,

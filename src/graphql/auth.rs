@@ -1,10 +1,11 @@
-//! Account mutations: register, login, refreshToken, logout, changePassword.
+//! Account mutations: register, login, refreshToken, logout, changePassword, and the
+//! forgotten-password pair requestPasswordReset and resetPassword.
 
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 
 use super::{require_user, state, user::User};
 use crate::{
-    accounts,
+    accounts, recovery,
     request::{ClientAddr, UserAgent},
 };
 
@@ -89,6 +90,28 @@ impl AuthMutation {
     ) -> Result<bool> {
         let principal = require_user(ctx).await?;
         accounts::logout(state(ctx), principal, all_sessions.unwrap_or(false)).await?;
+        Ok(true)
+    }
+
+    /// Mails a single-use token to reset the password of the account with this email, if
+    /// there is one. Answers `true` at once either way (nothing tells whether the address has
+    /// an account); throttled per email and per client address (TOO_MANY_REQUESTS).
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        let client = ctx.data_opt::<ClientAddr>().map(|c| c.0);
+        recovery::request_password_reset(state(ctx), &email, client).await?;
+        Ok(true)
+    }
+
+    /// Sets a new password with the token from `requestPasswordReset`'s mail, and ends every
+    /// session of the account. A token works once, until it expires; an unknown, used or
+    /// expired one answers BAD_USER_INPUT on `token`.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        new_password: String,
+    ) -> Result<bool> {
+        recovery::reset_password(state(ctx), &token, new_password).await?;
         Ok(true)
     }
 

@@ -11,6 +11,7 @@
 pub mod binary;
 pub mod jwt;
 pub mod proxy;
+pub mod smtp;
 pub mod ws;
 
 use std::{path::Path, time::Duration};

@@ -1,0 +1,207 @@
+//! Forgotten passwords over HTTP and real SMTP: `requestPasswordReset` mails a token through a
+//! local SMTP server started here, `resetPassword` trades it for a new password and ends every
+//! session; a token works once and expires; an unknown address answers the same and gets no
+//! mail; an SMTP outage (and a restart) delays a mail and never loses or doubles it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    TestApp, error_code,
+    smtp::{Received, SmtpSink},
+    spawn_app, spawn_app_with,
+};
+use serde_json::{Value, json};
+
+const REQUEST: &str = "mutation($email: String!) { requestPasswordReset(email: $email) }";
+const RESET: &str =
+    "mutation($token: String!, $new: String!) { resetPassword(token: $token, newPassword: $new) }";
+const NEW_PASSWORD: &str = "a-brand-new-password";
+const SOON: Duration = Duration::from_secs(10);
+
+async fn request(app: &TestApp, email: &str) -> Value {
+    app.graphql(REQUEST, json!({ "email": email }), None).await
+}
+
+async fn reset(app: &TestApp, token: &str) -> Value {
+    app.graphql(RESET, json!({ "token": token, "new": NEW_PASSWORD }), None)
+        .await
+}
+
+/// The token in a reset mail: the line of 43 URL-safe base64 characters.
+fn token_in(mail: &Received) -> String {
+    mail.data
+        .lines()
+        .map(str::trim)
+        .find(|line| {
+            line.len() == 43
+                && line
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .unwrap_or_else(|| panic!("no token in the mail:\n{}", mail.data))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_mailed_token_resets_the_password_once_and_ends_every_session() {
+    let smtp = SmtpSink::start().await;
+    let app = spawn_app_with(&[&format!("--smtp-url={}", smtp.url())]).await;
+    let ada = app.user("ada").await;
+    let other_session = app.new_session(&ada).await;
+
+    let answer = request(&app, "ADA@example.com").await;
+    assert_eq!(answer, json!({ "data": { "requestPasswordReset": true } }));
+    let mails = smtp.wait_for(1, SOON).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].to, vec!["ada@example.com".to_owned()]);
+    assert!(
+        mails[0]
+            .data
+            .contains("Subject: Reset your Smilecook password")
+    );
+    assert!(
+        mails[0].data.contains("text/html"),
+        "a plain and an HTML part"
+    );
+    let token = token_in(&mails[0]);
+
+    let answer = reset(&app, &token).await;
+    assert_eq!(answer, json!({ "data": { "resetPassword": true } }));
+
+    // Every session has ended, access and refresh tokens alike.
+    for session in [&ada, &other_session] {
+        assert_eq!(
+            error_code(&app.me(&session.access).await),
+            Some("TOKEN_REVOKED")
+        );
+        assert_eq!(
+            error_code(&app.refresh(&session.refresh).await),
+            Some("TOKEN_REVOKED")
+        );
+    }
+    // The new password opens a session, the old one does not.
+    let old = app.login("ada", &ada.password).await;
+    assert_eq!(error_code(&old), Some("UNAUTHENTICATED"), "{old}");
+    let new = app.login("ada", NEW_PASSWORD).await;
+    assert_eq!(error_code(&new), None, "{new}");
+    // Once.
+    let again = reset(&app, &token).await;
+    assert_eq!(error_code(&again), Some("BAD_USER_INPUT"), "{again}");
+    assert_eq!(again["errors"][0]["extensions"]["field"], "token");
+}
+
+#[tokio::test]
+async fn an_unknown_address_answers_the_same_and_gets_no_mail() {
+    let smtp = SmtpSink::start().await;
+    let app = spawn_app_with(&[&format!("--smtp-url={}", smtp.url())]).await;
+    app.user("ada").await;
+
+    let unknown = request(&app, "nobody@example.com").await;
+    let known = request(&app, "ada@example.com").await;
+
+    assert_eq!(unknown, known);
+    let mails = smtp.wait_for(2, Duration::from_secs(3)).await;
+    assert_eq!(mails.len(), 1, "only the account's mail: {mails:?}");
+    assert_eq!(mails[0].to, vec!["ada@example.com".to_owned()]);
+    // Malformed addresses are refused as input, whoever asks.
+    let malformed = request(&app, "not-an-email").await;
+    assert_eq!(
+        error_code(&malformed),
+        Some("BAD_USER_INPUT"),
+        "{malformed}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_and_expired_tokens_are_refused_and_change_nothing() {
+    let smtp = SmtpSink::start().await;
+    let app = spawn_app_with(&[&format!("--smtp-url={}", smtp.url())]).await;
+    let ada = app.user("ada").await;
+    request(&app, "ada@example.com").await;
+    let token = token_in(&smtp.wait_for(1, SOON).await[0]);
+
+    for wrong in ["", "x", &"A".repeat(43), &"A".repeat(10_000)] {
+        let answer = reset(&app, wrong).await;
+        assert_eq!(error_code(&answer), Some("BAD_USER_INPUT"), "{answer}");
+    }
+    app.advance_clock(Duration::from_secs(31 * 60));
+    let expired = reset(&app, &token).await;
+    assert_eq!(error_code(&expired), Some("BAD_USER_INPUT"), "{expired}");
+
+    let old = app.login("ada", &ada.password).await;
+    assert_eq!(error_code(&old), None, "the password is unchanged: {old}");
+}
+
+#[tokio::test]
+async fn requests_for_one_address_are_throttled() {
+    let smtp = SmtpSink::start().await;
+    let app = spawn_app_with(&[&format!("--smtp-url={}", smtp.url())]).await;
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        let answer = request(&app, "someone@example.com").await;
+        codes.push(error_code(&answer).map(str::to_owned));
+    }
+    assert_eq!(codes[0], None);
+    assert_eq!(codes[7].as_deref(), Some("TOO_MANY_REQUESTS"), "{codes:?}");
+}
+
+#[tokio::test]
+async fn mail_waits_out_an_smtp_outage_and_a_restart_and_arrives_once() {
+    // A port with nothing listening on it, yet.
+    let addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("addr")
+    };
+    let mut app = spawn_app_with(&[&format!("--smtp-url=smtp://{addr}")]).await;
+    app.user("ada").await;
+    let answer = request(&app, "ada@example.com").await;
+    assert_eq!(
+        error_code(&answer),
+        None,
+        "answered at once, SMTP down: {answer}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await; // an attempt or two fail
+
+    app.restart().await;
+    let smtp = SmtpSink::start_on(addr).await;
+    app.advance_clock(Duration::from_secs(60)); // past the retry pause
+
+    let mails = smtp.wait_for(1, SOON).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(smtp.received().len(), 1, "sent once");
+    let token = token_in(&mails[0]);
+    assert_eq!(reset(&app, &token).await["data"]["resetPassword"], true);
+}
+
+/// Without SMTP_URL (development), mail is written beside the SQLite database, where someone
+/// in GraphiQL can pick up the link.
+#[tokio::test]
+async fn without_smtp_mail_is_written_beside_the_database() {
+    if std::env::var("TEST_DATABASE_URL").is_ok() {
+        return; // The folder is beside an SQLite file; PostgreSQL writes to ./mail.
+    }
+    let app = spawn_app().await;
+    app.user("ada").await;
+    request(&app, "ada@example.com").await;
+
+    let dir = app.dir.path().join("mail");
+    let deadline = tokio::time::Instant::now() + SOON;
+    let mail = loop {
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|entries| entries.filter_map(Result::ok).collect())
+            .unwrap_or_default();
+        if let Some(file) = files.first() {
+            break std::fs::read_to_string(file.path()).expect("readable");
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no mail in {dir:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(mail.contains("To: ada@example.com"), "{mail}");
+    assert!(
+        mail.contains("graphql?query=3Dmutation") || mail.contains("graphql?query=mutation"),
+        "{mail}"
+    );
+}
