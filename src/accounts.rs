@@ -16,6 +16,7 @@ use crate::{
         password::Verified,
         throttle::{Account, Reservation},
     },
+    config::EmailVerification,
     db::{
         self,
         users::{Credentials, User},
@@ -95,6 +96,8 @@ pub async fn login(
         return Err(wrong_login());
     };
     state.throttle.succeeded(&attempt).await?;
+    // Only a correct password learns that the address is unverified.
+    require_verified(state, &user, Gate::Login)?;
     open_session(state, user, credentials.epoch, device).await
 }
 
@@ -267,6 +270,26 @@ pub async fn end_all_sessions(state: &AppState, user: Uuid) -> AppResult<()> {
         .map(|s| s.id)
         .collect();
     revoke_sessions(state, &live).await
+}
+
+/// EMAIL_NOT_VERIFIED when `EMAIL_VERIFICATION` keeps `action` from unverified `user`.
+pub fn require_verified(state: &AppState, user: &db::users::User, action: Gate) -> AppResult<()> {
+    let gated = match state.config.email_verification() {
+        EmailVerification::None => false,
+        EmailVerification::Publish => action == Gate::Publish,
+        EmailVerification::Login => true,
+    };
+    match gated && user.email_verified_at.is_none() {
+        true => Err(AppError::EmailNotVerified),
+        false => Ok(()),
+    }
+}
+
+/// What `EMAIL_VERIFICATION` can keep from an account until its address is verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    Login,
+    Publish,
 }
 
 /// Whether `session` has gone unused for longer than `SESSION_IDLE_TIMEOUT` at `now`.

@@ -8,6 +8,14 @@ use clap::{Args, ValueEnum};
 /// An SQLite file in the working directory, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://smilecook.db?mode=rwc";
 
+/// What an account with an unverified email may do (`EMAIL_VERIFICATION`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EmailVerification {
+    None,
+    Publish,
+    Login,
+}
+
 /// Where the server runs: development is friendly to people exploring, production is strict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum AppEnv {
@@ -207,6 +215,17 @@ pub struct Config {
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// What an account whose email is not verified may do: `none` (anything), `publish`
+    /// (everything but publishing), `login` (nothing: a correct password answers
+    /// EMAIL_NOT_VERIFIED). Default: `publish` in production, `none` in development.
+    #[arg(long, env = "EMAIL_VERIFICATION", value_enum)]
+    pub email_verification: Option<EmailVerification>,
+
+    /// Where mail goes without SMTP_URL (default: `mail/` beside an SQLite database, `./mail`
+    /// otherwise).
+    #[arg(long, env = "MAIL_DIR")]
+    pub mail_dir: Option<std::path::PathBuf>,
+
     /// How long a mailed password reset token works.
     #[arg(long, env = "PASSWORD_RESET_TTL", default_value = "30m", value_parser = parse_duration)]
     pub password_reset_ttl: Duration,
@@ -241,6 +260,15 @@ where
 }
 
 impl Config {
+    /// `EMAIL_VERIFICATION` as given, or the environment's default.
+    pub fn email_verification(&self) -> EmailVerification {
+        self.email_verification
+            .unwrap_or(match self.is_production() {
+                true => EmailVerification::Publish,
+                false => EmailVerification::None,
+            })
+    }
+
     /// [`Config::public_url`] as given, or the bound address.
     pub fn public_url(&self) -> String {
         self.public_url

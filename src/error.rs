@@ -28,6 +28,8 @@ pub enum AppError {
     TokenRevoked,
     TokenReused,
     FreshTokenRequired,
+    /// The account's email address has not been verified yet (`EMAIL_VERIFICATION`).
+    EmailNotVerified,
     Forbidden(String),
     NotFound(String),
     /// Too many failed attempts: try again after this many seconds.
@@ -63,6 +65,7 @@ impl AppError {
             Self::TokenRevoked => "TOKEN_REVOKED",
             Self::TokenReused => "TOKEN_REUSED",
             Self::FreshTokenRequired => "FRESH_TOKEN_REQUIRED",
+            Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::TooManyRequests { .. } => "TOO_MANY_REQUESTS",
@@ -83,6 +86,11 @@ impl AppError {
             }
             Self::FreshTokenRequired => {
                 "This operation needs a fresh access token: log in again with your password.".into()
+            }
+            Self::EmailNotVerified => {
+                "Verify your email address first: follow the link in the mail we sent, or ask \
+                 for a new one with resendVerification."
+                    .into()
             }
             Self::TooManyRequests { retry_after } => format!(
                 "Too many failed attempts: try again in {retry_after} seconds."

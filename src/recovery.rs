@@ -1,5 +1,8 @@
-//! Forgotten passwords: `request_password_reset` mails a single-use token, `reset_password`
-//! trades it for a new password and ends every session of the account.
+//! What an account holder proves by mail. Forgotten passwords: `request_password_reset` mails
+//! a single-use token, `reset_password` trades it for a new password and ends every session of
+//! the account. Email addresses: registration mails a verification token (`send_verification`),
+//! `verify_email` takes it, `resend_verification` mails a new one (`EMAIL_VERIFICATION` says
+//! what an unverified account may not do: `accounts::require_verified`).
 //!
 //! Nothing tells a stranger whether an address has an account: the request answers the same at
 //! once whatever the address, and does its work (look-up, token, mail) after answering. It is
@@ -31,7 +34,7 @@ pub async fn request_password_reset(
     client: Option<IpAddr>,
 ) -> AppResult<()> {
     let email = validate::email(email)?;
-    let attempt = state.throttle.reset_request(&email, client);
+    let attempt = state.throttle.mail_request("reset", &email, client);
     if let Reservation::Locked { retry_after } = state.throttle.reserve(&attempt).await? {
         return Err(AppError::TooManyRequests { retry_after });
     }
@@ -48,13 +51,16 @@ async fn mail_reset_token(state: &AppState, email: &str) -> AppResult<()> {
     let Some(user) = db::users::find_by_email(&state.db, email).await? else {
         return Ok(());
     };
-    let mut secret = [0u8; 32];
-    rand::rng().fill_bytes(&mut secret);
-    let token = URL_SAFE_NO_PAD.encode(secret);
+    let token = new_token();
     let now = state.tokens.clock.now();
     let ttl = TimeDelta::from_std(state.config.password_reset_ttl).unwrap_or(TimeDelta::MAX);
     let minutes = state.config.password_reset_ttl.as_secs() / 60;
-    let link = reset_link(&state.config.public_url(), &token);
+    let link = graphiql_link(
+        &state.config.public_url(),
+        &format!(
+            "mutation ResetPassword {{\n  resetPassword(token: \"{token}\", newPassword: \"\")\n}}"
+        ),
+    );
     let content = Content {
         subject: "Reset your Smilecook password".into(),
         text: format!(
@@ -105,17 +111,114 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: String)
     crate::accounts::end_all_sessions(state, user_id).await
 }
 
+/// How long a mailed verification token works.
+const VERIFICATION_TTL: TimeDelta = TimeDelta::days(7);
+
+/// Mails `user` a token that proves their address (after registration, or when asked again).
+pub async fn send_verification(state: &AppState, user: &db::users::User) -> AppResult<()> {
+    let token = new_token();
+    let now = state.tokens.clock.now();
+    let link = graphiql_link(
+        &state.config.public_url(),
+        &format!("mutation VerifyEmail {{\n  verifyEmail(token: \"{token}\")\n}}"),
+    );
+    let content = Content {
+        subject: "Verify your email address for Smilecook".into(),
+        text: format!(
+            "Hello {name},\n\nPlease confirm that {email} is your address. This token works \
+             once, for 7 days:\n\n{token}\n\nRun this in GraphiQL:\n\n{link}\n\nIf you did \
+             not register on Smilecook, ignore this mail.\n",
+            name = user.username,
+            email = user.email
+        ),
+        html: format!(
+            "<p>Hello {name},</p><p>Please confirm that {email} is your address. This token \
+             works once, for 7 days:</p><p><code>{token}</code></p><p><a href=\"{link}\">Open \
+             it in GraphiQL</a>.</p><p>If you did not register on Smilecook, ignore this \
+             mail.</p>",
+            name = html_escape(&user.username),
+            email = html_escape(&user.email),
+            link = html_escape(&link)
+        ),
+    };
+    let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
+    let expires = now + VERIFICATION_TTL;
+    db::email_verifications::create(&txn, hash(&token), user.id, &user.email, now, expires).await?;
+    mail::enqueue(&txn, &user.email, content, &state.tokens.clock).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Proves the address the token was mailed to.
+pub async fn verify_email(state: &AppState, token: &str) -> AppResult<()> {
+    let invalid = || {
+        AppError::input(
+            "token",
+            "This verification token is unknown, used or expired: ask for a new one.",
+        )
+    };
+    let token = token.trim();
+    if token.is_empty() || token.len() > 128 {
+        return Err(invalid());
+    }
+    let now = state.tokens.clock.now();
+    let Some((user, email)) = db::email_verifications::take(&state.db, &hash(token), now).await?
+    else {
+        return Err(invalid());
+    };
+    if !db::users::mark_email_verified(&state.db, user, &email, now).await? {
+        // Verified already (a second mail's token), or no longer the account's address.
+        let current = db::users::find_by_id(&state.db, user).await?;
+        if current.is_none_or(|u| u.email_verified_at.is_none()) {
+            return Err(invalid());
+        }
+    }
+    Ok(())
+}
+
+/// Answers at once; mails a new verification token if `email` belongs to an account whose
+/// address is not verified yet (after answering, as for a password reset).
+pub async fn resend_verification(
+    state: &AppState,
+    email: &str,
+    client: Option<IpAddr>,
+) -> AppResult<()> {
+    let email = validate::email(email)?;
+    let attempt = state.throttle.mail_request("verify", &email, client);
+    if let Reservation::Locked { retry_after } = state.throttle.reserve(&attempt).await? {
+        return Err(AppError::TooManyRequests { retry_after });
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let sent = match db::users::find_by_email(&state.db, &email).await {
+            Ok(Some(user)) if user.email_verified_at.is_none() => {
+                send_verification(&state, &user).await
+            }
+            Ok(_) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = sent {
+            tracing::warn!(error = ?error, "a verification mail could not be prepared");
+        }
+    });
+    Ok(())
+}
+
+/// A new token: 256 random bits, URL-safe base64 (43 characters).
+fn new_token() -> String {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    URL_SAFE_NO_PAD.encode(secret)
+}
+
 fn hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// GraphiQL at `base`, opened on the mutation that uses `token`.
-fn reset_link(base: &str, token: &str) -> String {
-    let query = format!(
-        "mutation ResetPassword {{\n  resetPassword(token: \"{token}\", newPassword: \"\")\n}}"
-    );
-    let encoded = utf8_percent_encode(&query, NON_ALPHANUMERIC);
+/// GraphiQL at `base`, opened on `operation`.
+fn graphiql_link(base: &str, operation: &str) -> String {
+    let encoded = utf8_percent_encode(operation, NON_ALPHANUMERIC);
     format!("{}/graphql?query={encoded}", base.trim_end_matches('/'))
 }
 

@@ -114,7 +114,10 @@ fn mail_sender(config: &Config) -> Result<mail::Sender, StartupError> {
         .strip_prefix("sqlite://")
         .map(|rest| rest.split('?').next().unwrap_or(rest))
         .and_then(|file| std::path::Path::new(file).parent().map(|p| p.to_path_buf()));
-    let dir = beside.unwrap_or_default().join("mail");
+    let dir = match &config.mail_dir {
+        Some(dir) => dir.clone(),
+        None => beside.unwrap_or_default().join("mail"),
+    };
     if config.is_production() {
         tracing::warn!(dir = %dir.display(), "no SMTP_URL: mail is written to a folder, not sent");
     }

@@ -11,6 +11,7 @@ mod m20261129_000004_create_recipes;
 mod m20261201_000005_add_credential_epoch;
 mod m20261202_000006_session_devices;
 mod m20261202_000007_mail_and_resets;
+mod m20261202_000008_email_verification;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_add_credential_epoch::Migration),
             Box::new(m20261202_000006_session_devices::Migration),
             Box::new(m20261202_000007_mail_and_resets::Migration),
+            Box::new(m20261202_000008_email_verification::Migration),
         ]
     }
 }

@@ -140,17 +140,20 @@ impl Throttle {
         attempt.with_address(client, &self.address)
     }
 
-    /// A request to mail a password reset to `email`: counted per email and per client
-    /// address (never given back), under the allowances of logins.
-    pub fn reset_request(&self, email: &str, client: Option<IpAddr>) -> Attempt<'_> {
+    /// A request to mail `email` (a password reset, a verification link; `kind` tells them
+    /// apart): counted per email and per client address (never given back), under the
+    /// allowances of logins.
+    pub fn mail_request(&self, kind: &str, email: &str, client: Option<IpAddr>) -> Attempt<'_> {
         let mut attempt = Attempt {
-            open: vec![(format!("reset:{}", email.to_lowercase()), &self.account)],
+            open: vec![(format!("{kind}:{}", email.to_lowercase()), &self.account)],
             hidden: Vec::new(),
             clear: Vec::new(),
             refund: Vec::new(),
         };
         if let Some(ip) = client {
-            attempt.open.push((format!("reset-ip:{ip}"), &self.address));
+            attempt
+                .open
+                .push((format!("{kind}-ip:{ip}"), &self.address));
         }
         attempt
     }

@@ -2,6 +2,7 @@
 //! password hash) and small query functions per table. Nothing here knows about GraphQL.
 
 pub mod denylist;
+pub mod email_verifications;
 pub mod outbox;
 pub mod password_resets;
 pub mod recipe_pages;

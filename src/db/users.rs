@@ -23,6 +23,8 @@ pub struct Model {
     pub created_at: DateTime<Utc>,
     /// Raised by every change of credentials (`migrations/`, `accounts.rs`).
     pub credential_epoch: i64,
+    /// When the address was proved by a mailed token (none: not yet).
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -37,6 +39,7 @@ pub struct User {
     pub username: String,
     pub email: String,
     pub created_at: DateTime<Utc>,
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 impl From<Model> for User {
@@ -46,6 +49,7 @@ impl From<Model> for User {
             username: m.username,
             email: m.email,
             created_at: m.created_at,
+            email_verified_at: m.email_verified_at,
         }
     }
 }
@@ -66,6 +70,7 @@ pub async fn insert(
         password_hash: Set(password_hash),
         created_at: Set(crate::time::now()),
         credential_epoch: Set(0),
+        email_verified_at: Set(None),
     };
     match row.insert(db).await {
         Ok(model) => Ok(model.into()),
@@ -150,6 +155,24 @@ pub async fn reset_password(db: &impl ConnectionTrait, id: Uuid, hash: String) -
         .col_expr(Column::PasswordHash, Expr::value(hash))
         .col_expr(Column::CredentialEpoch, next_epoch())
         .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Records that account `id` proved `email` at `now`; false when that is no longer its
+/// address (or it was proved already).
+pub async fn mark_email_verified(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    email: &str,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let result = Entity::update_many()
+        .col_expr(Column::EmailVerifiedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(Column::EmailKey.eq(email.to_lowercase()))
+        .filter(Column::EmailVerifiedAt.is_null())
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)

@@ -60,6 +60,10 @@ impl AuthMutation {
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<User> {
         let user =
             accounts::register(state(ctx), &input.username, &input.email, input.password).await?;
+        // The account stands even if its mail cannot be written: `resendVerification` asks again.
+        if let Err(error) = recovery::send_verification(state(ctx), &user).await {
+            tracing::warn!(error = ?error, "a verification mail could not be prepared");
+        }
         Ok(User::own(user))
     }
 
@@ -99,6 +103,22 @@ impl AuthMutation {
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
         let client = ctx.data_opt::<ClientAddr>().map(|c| c.0);
         recovery::request_password_reset(state(ctx), &email, client).await?;
+        Ok(true)
+    }
+
+    /// Proves the account's email address with the token from the verification mail (sent at
+    /// registration, or by `resendVerification`). An unknown, used or expired token answers
+    /// BAD_USER_INPUT on `token`.
+    async fn verify_email(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
+        recovery::verify_email(state(ctx), &token).await?;
+        Ok(true)
+    }
+
+    /// Mails a new verification token to this address if it belongs to an account that is not
+    /// verified yet. Answers `true` at once either way; throttled like `requestPasswordReset`.
+    async fn resend_verification(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        let client = ctx.data_opt::<ClientAddr>().map(|c| c.0);
+        recovery::resend_verification(state(ctx), &email, client).await?;
         Ok(true)
     }
 

@@ -21,7 +21,7 @@ use super::{
     viewer,
 };
 use crate::{
-    db,
+    accounts, db,
     error::AppError,
     recipes::{
         self,
@@ -290,7 +290,12 @@ impl RecipeMutation {
 }
 
 async fn set_published(ctx: &Context<'_>, id: ID, published: bool) -> Result<Recipe> {
-    let me = require_user(ctx).await?.user_id;
+    let principal = require_user(ctx).await?;
+    if published {
+        let user = accounts::me(state(ctx), principal).await?;
+        accounts::require_verified(state(ctx), &user, accounts::Gate::Publish)?;
+    }
+    let me = principal.user_id;
     let recipe =
         recipes::set_published(&state(ctx).db, &state(ctx).events, me, &id, published).await?;
     Ok(written(ctx, recipe))

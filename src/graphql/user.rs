@@ -52,6 +52,16 @@ impl User {
         Ok(owner.then_some(self.user.email.as_str()))
     }
 
+    /// Whether the email address has been verified (a mailed token): visible to its owner
+    /// only, null for everyone else.
+    async fn email_verified(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
+        let owner = self.own
+            || Box::pin(viewer(ctx))
+                .await?
+                .is_some_and(|p| p.user_id == self.user.id);
+        Ok(owner.then_some(self.user.email_verified_at.is_some()))
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.user.created_at
     }

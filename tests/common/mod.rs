@@ -81,6 +81,7 @@ pub async fn test_args(
         "--bind=127.0.0.1:0".into(),
         format!("--database-url={database_url}"),
         format!("--jwt-secret={secret}"),
+        format!("--mail-dir={}", dir.path().join("mail").display()),
     ];
     let own_redis = extra.iter().any(|a| a.starts_with("--redis-url"));
     let redis = std::env::var("TEST_REDIS_URL")

@@ -66,13 +66,21 @@ impl SmtpSink {
         self.received.lock().expect("lock").clone()
     }
 
-    /// What has arrived once `count` mails have, or after `within`.
-    pub async fn wait_for(&self, count: usize, within: Duration) -> Vec<Received> {
+    /// The mails whose text contains `needle`.
+    pub fn containing(&self, needle: &str) -> Vec<Received> {
+        let all = self.received();
+        all.into_iter()
+            .filter(|m| m.data.contains(needle))
+            .collect()
+    }
+
+    /// The mails containing `needle` once `count` have arrived, or after `within`.
+    pub async fn wait_for(&self, needle: &str, count: usize, within: Duration) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + within;
-        while self.received().len() < count && tokio::time::Instant::now() < deadline {
+        while self.containing(needle).len() < count && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        self.received()
+        self.containing(needle)
     }
 }
 

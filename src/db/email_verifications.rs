@@ -1,0 +1,65 @@
+//! The `email_verifications` table: one row per verification mail, keyed by the hash of its
+//! token, naming the address it proves. Used once, by a conditional update.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, entity::prelude::*};
+
+use crate::error::AppResult;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "email_verifications")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub token_hash: String,
+    pub user_id: Uuid,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+pub async fn create(
+    db: &impl ConnectionTrait,
+    token_hash: String,
+    user_id: Uuid,
+    email: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> AppResult<()> {
+    ActiveModel {
+        token_hash: Set(token_hash),
+        user_id: Set(user_id),
+        email: Set(email.to_owned()),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Marks the unused, unexpired verification of `token_hash` used at `now`: the account and
+/// the address it proves, or `None`.
+pub async fn take(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<(Uuid, String)>> {
+    let Some(row) = Entity::find_by_id(token_hash.to_owned()).one(db).await? else {
+        return Ok(None);
+    };
+    let result = Entity::update_many()
+        .col_expr(Column::UsedAt, Expr::value(now))
+        .filter(Column::TokenHash.eq(token_hash))
+        .filter(Column::UsedAt.is_null())
+        .filter(Column::ExpiresAt.gt(now))
+        .exec(db)
+        .await?;
+    Ok((result.rows_affected == 1).then_some((row.user_id, row.email)))
+}
