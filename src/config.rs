@@ -211,7 +211,8 @@ pub struct Config {
     )]
     pub mail_from: String,
 
-    /// The server's address as its users reach it, for links in mail (default: `http://BIND`).
+    /// The server's address as its users reach it, for links in mail (default: `http://` and
+    /// the address bound, 127.0.0.1 when every interface is).
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<String>,
 
@@ -269,7 +270,7 @@ impl Config {
             })
     }
 
-    /// [`Config::public_url`] as given, or the bound address.
+    /// [`Config::public_url`] as given (start-up fills it with the address bound), or `BIND`.
     pub fn public_url(&self) -> String {
         self.public_url
             .clone()

@@ -141,7 +141,20 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
 }
 
 /// [`build`] with the clock that tokens and sessions expire by (tests move theirs).
-pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Server, StartupError> {
+pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server, StartupError> {
+    let addr = config.bind;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    if config.public_url.is_none() {
+        // Links in mail name the address really bound (port 0 picks one), on loopback when
+        // every interface is bound.
+        let mut reached = listener.local_addr().unwrap_or(addr);
+        if reached.ip().is_unspecified() {
+            reached.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        config.public_url = Some(format!("http://{reached}"));
+    }
     let secret = secret::resolve(&SecretSource {
         secret: config.jwt_secret.as_deref(),
         file: config.jwt_secret_file.as_deref(),
@@ -189,10 +202,6 @@ pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Server, St
         events,
         config: Arc::new(config),
     };
-    let addr = state.config.bind;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartupError::Bind { addr, source })?;
     let write_timeout = state.config.write_timeout;
     let router = app(state)?;
     Ok(Server {

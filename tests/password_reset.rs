@@ -45,6 +45,61 @@ fn token_in(mail: &Received) -> String {
         .to_owned()
 }
 
+/// The GraphiQL link of a mail's plain-text part (quoted-printable undone).
+fn link_in(mail: &Received) -> String {
+    let text = quoted_printable(&mail.data);
+    text.split_whitespace()
+        .find(|word| word.starts_with("http://") && word.contains("/graphql?query="))
+        .unwrap_or_else(|| panic!("no link in the mail:\n{text}"))
+        .to_owned()
+}
+
+/// Undoes quoted-printable: soft line breaks (`=` at the end of a line) and `=XX` escapes.
+fn quoted_printable(data: &str) -> String {
+    let joined = data.replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'=', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[tokio::test]
 async fn a_mailed_token_resets_the_password_once_and_ends_every_session() {
     let smtp = SmtpSink::start().await;
@@ -68,7 +123,23 @@ async fn a_mailed_token_resets_the_password_once_and_ends_every_session() {
     );
     let token = token_in(&mails[0]);
 
-    let answer = reset(&app, &token).await;
+    // Following the mail's link: GraphiQL on this server, opened on the mutation with the
+    // token; the person types the new password in and runs it.
+    let link = link_in(&mails[0]);
+    let prefix = format!("{}/graphql?query=", app.addr);
+    let query = link
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("a link to this server's GraphiQL: {link}"));
+    let mutation = percent_decode(query);
+    assert!(
+        mutation.contains(&format!("resetPassword(token: \"{token}\"")),
+        "{mutation}"
+    );
+    let typed = mutation.replace(
+        "newPassword: \"\"",
+        &format!("newPassword: \"{NEW_PASSWORD}\""),
+    );
+    let answer = app.graphql(&typed, json!({}), None).await;
     assert_eq!(answer, json!({ "data": { "resetPassword": true } }));
 
     // Every session has ended, access and refresh tokens alike.
