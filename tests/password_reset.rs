@@ -282,3 +282,37 @@ async fn without_smtp_mail_is_written_to_a_folder() {
         "{mail}"
     );
 }
+
+/// Raced: of 25 parallel uses of one token exactly one sets the password; of 25 parallel
+/// requests for one address at most the allowance mail a token.
+#[tokio::test]
+async fn parallel_uses_of_a_token_and_parallel_requests_stay_within_their_bounds() {
+    let smtp = SmtpSink::start().await;
+    let app = spawn_app_with(&[&format!("--smtp-url={}", smtp.url())]).await;
+    app.user("ada").await;
+    request(&app, "ada@example.com").await;
+    let token = token_in(&smtp.wait_for(RESET_SUBJECT, 1, SOON).await[0]);
+
+    let uses = (0..25).map(|_| reset(&app, &token));
+    let answers = futures::future::join_all(uses).await;
+    let succeeded = answers
+        .iter()
+        .filter(|a| a["data"]["resetPassword"] == true)
+        .count();
+    assert_eq!(succeeded, 1, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .filter(|a| a["data"]["resetPassword"] != true)
+            .all(|a| error_code(a) == Some("BAD_USER_INPUT"))
+    );
+
+    let requests = (0..25).map(|_| request(&app, "ada@example.com"));
+    let answers = futures::future::join_all(requests).await;
+    let granted = answers.iter().filter(|a| error_code(a).is_none()).count();
+    assert!(granted <= 5, "at most the allowance of 5: {granted}");
+    let mails = smtp.wait_for(RESET_SUBJECT, 1 + granted, SOON).await.len();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(mails, 1 + granted, "one mail per granted request");
+    assert_eq!(smtp.containing(RESET_SUBJECT).len(), mails, "and no more");
+}
