@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     auth::throttle::Reservation,
+    config::EmailVerification,
     db,
     error::{AppError, AppResult},
     mail::{self, Content},
@@ -147,6 +148,80 @@ pub async fn send_verification(state: &AppState, user: &db::users::User) -> AppR
     mail::enqueue(&txn, &user.email, content, &state.tokens.clock).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// Registers an account and mails it a verification token. Where addresses are verified
+/// (`EMAIL_VERIFICATION` other than `none`), an address that already has an account is not
+/// told apart from a new one: the answer looks like a registration (an account that was never
+/// created, so nobody can log into it), and the address's owner is mailed that someone tried.
+/// The password is hashed either way, so the two take the same time.
+pub async fn register(
+    state: &AppState,
+    username: &str,
+    email: &str,
+    password: String,
+) -> AppResult<db::users::User> {
+    match crate::accounts::register(state, username, email, password).await {
+        Ok(user) => {
+            // The account stands even if its mail cannot be written: `resendVerification`.
+            if let Err(error) = send_verification(state, &user).await {
+                tracing::warn!(error = ?error, "a verification mail could not be prepared");
+            }
+            Ok(user)
+        }
+        Err(AppError::BadUserInput {
+            field: Some("email"),
+            ..
+        }) if state.config.email_verification() != EmailVerification::None => {
+            let email = validate::email(email)?;
+            if let Some(owner) = db::users::find_by_email(&state.db, &email).await? {
+                mail::enqueue(
+                    &state.db,
+                    &owner.email,
+                    taken_notice(state, &owner),
+                    &state.tokens.clock,
+                )
+                .await?;
+            }
+            Ok(db::users::User {
+                id: uuid::Uuid::now_v7(),
+                username: validate::username(username)?,
+                email,
+                created_at: state.tokens.clock.now(),
+                email_verified_at: None,
+            })
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The mail to an address's owner when someone registers with it again.
+fn taken_notice(state: &AppState, owner: &db::users::User) -> Content {
+    let reset = graphiql_link(
+        &state.config.public_url(),
+        &format!(
+            "mutation RequestPasswordReset {{\n  requestPasswordReset(email: \"{}\")\n}}",
+            owner.email
+        ),
+    );
+    Content {
+        subject: "Someone tried to register on Smilecook with your address".into(),
+        text: format!(
+            "Hello {name},\n\nSomeone tried to register a new Smilecook account with this \
+             address, which already belongs to your account. If it was you, log in as {name}; \
+             if you forgot your password, reset it:\n\n{reset}\n\nOtherwise ignore this \
+             mail: nothing has changed.\n",
+            name = owner.username
+        ),
+        html: format!(
+            "<p>Hello {name},</p><p>Someone tried to register a new Smilecook account with this \
+             address, which already belongs to your account. If it was you, log in as {name}; \
+             if you forgot your password, <a href=\"{reset}\">reset it</a>.</p><p>Otherwise \
+             ignore this mail: nothing has changed.</p>",
+            name = html_escape(&owner.username),
+            reset = html_escape(&reset)
+        ),
+    }
 }
 
 /// Proves the address the token was mailed to.

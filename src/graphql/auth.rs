@@ -56,14 +56,13 @@ pub struct AuthMutation;
 
 #[Object]
 impl AuthMutation {
-    /// Creates an account. Log in afterwards to get tokens.
+    /// Creates an account and mails it a verification token. Log in afterwards to get
+    /// tokens. Where addresses are verified (`EMAIL_VERIFICATION` other than `none`), an
+    /// address that already has an account answers like a new one (its owner is mailed
+    /// instead), so that registering tells nobody which addresses have accounts.
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<User> {
         let user =
-            accounts::register(state(ctx), &input.username, &input.email, input.password).await?;
-        // The account stands even if its mail cannot be written: `resendVerification` asks again.
-        if let Err(error) = recovery::send_verification(state(ctx), &user).await {
-            tracing::warn!(error = ?error, "a verification mail could not be prepared");
-        }
+            recovery::register(state(ctx), &input.username, &input.email, input.password).await?;
         Ok(User::own(user))
     }
 
