@@ -61,7 +61,7 @@ const RECIPE_COLUMNS: [&str; 12] = [
     "created_at",
     "updated_at",
 ];
-const USER_COLUMNS: [&str; 8] = [
+const USER_COLUMNS: [&str; 9] = [
     "id",
     "username",
     "username_key",
@@ -70,6 +70,7 @@ const USER_COLUMNS: [&str; 8] = [
     "password_hash",
     "created_at",
     "credential_epoch",
+    "email_verified_at",
 ];
 /// `first: 20`, plus the one row that tells whether another page follows.
 const PAGE_LIMIT: i64 = 21;
@@ -141,6 +142,7 @@ struct UserRow {
     password_hash: String,
     created_at: DateTime<Utc>,
     credential_epoch: i64,
+    email_verified_at: Option<DateTime<Utc>>,
 }
 
 #[tokio::main]
@@ -402,6 +404,7 @@ where
     Uuid: Decodes<R>,
     String: Decodes<R>,
     DateTime<Utc>: Decodes<R>,
+    Option<DateTime<Utc>>: Decodes<R>,
     i64: Decodes<R>,
 {
     Ok(UserRow {
@@ -413,5 +416,6 @@ where
         password_hash: row.try_get("password_hash")?,
         created_at: row.try_get("created_at")?,
         credential_epoch: row.try_get("credential_epoch")?,
+        email_verified_at: row.try_get("email_verified_at")?,
     })
 }
