@@ -201,9 +201,7 @@ pub async fn logout(state: &AppState, principal: &Principal, all_sessions: bool)
     let mut sessions = vec![principal.claims.sid];
     if all_sessions {
         db::users::raise_credential_epoch(&state.db, principal.user_id).await?;
-        let now = state.tokens.clock.now();
-        let live = db::sessions::live_for_user(&state.db, principal.user_id, now).await?;
-        sessions.extend(live.into_iter().map(|s| s.id));
+        sessions.extend(live_sessions(state, principal.user_id, None).await?);
     }
     let token = (Revocable::Token(principal.claims.jti), principal.claims.exp);
     state.tokens.denylist.revoke(&[token]).await?;
@@ -251,25 +249,25 @@ pub async fn change_password(
     if !db::users::change_password(&state.db, user_id, &stored.hash, hash).await? {
         return Err(wrong()); // Changed by another request since it was read.
     }
-    let now = state.tokens.clock.now();
-    let others: Vec<_> = db::sessions::live_for_user(&state.db, user_id, now)
-        .await?
-        .into_iter()
-        .map(|s| s.id)
-        .filter(|sid| *sid != principal.claims.sid)
-        .collect();
+    let others = live_sessions(state, user_id, Some(principal.claims.sid)).await?;
     revoke_sessions(state, &others).await
 }
 
 /// Ends every live session of `user` (after a password reset by mailed token).
 pub async fn end_all_sessions(state: &AppState, user: Uuid) -> AppResult<()> {
+    let live = live_sessions(state, user, None).await?;
+    revoke_sessions(state, &live).await
+}
+
+/// The ids of `user`'s live sessions (neither revoked nor expired), but `except`.
+async fn live_sessions(state: &AppState, user: Uuid, except: Option<Uuid>) -> AppResult<Vec<Uuid>> {
     let now = state.tokens.clock.now();
-    let live: Vec<_> = db::sessions::live_for_user(&state.db, user, now)
-        .await?
+    let live = db::sessions::live_for_user(&state.db, user, now).await?;
+    Ok(live
         .into_iter()
         .map(|s| s.id)
-        .collect();
-    revoke_sessions(state, &live).await
+        .filter(|sid| Some(*sid) != except)
+        .collect())
 }
 
 /// EMAIL_NOT_VERIFIED when `EMAIL_VERIFICATION` keeps `action` from unverified `user`.
@@ -329,13 +327,7 @@ pub async fn revoke_session(state: &AppState, principal: &Principal, id: &str) -
 /// first, so that a login in flight cannot open a session after this has returned.
 pub async fn revoke_other_sessions(state: &AppState, principal: &Principal) -> AppResult<usize> {
     db::users::raise_credential_epoch(&state.db, principal.user_id).await?;
-    let now = state.tokens.clock.now();
-    let others: Vec<_> = db::sessions::live_for_user(&state.db, principal.user_id, now)
-        .await?
-        .into_iter()
-        .map(|s| s.id)
-        .filter(|sid| *sid != principal.claims.sid)
-        .collect();
+    let others = live_sessions(state, principal.user_id, Some(principal.claims.sid)).await?;
     revoke_sessions(state, &others).await?;
     Ok(others.len())
 }

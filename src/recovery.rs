@@ -34,11 +34,7 @@ pub async fn request_password_reset(
     email: &str,
     client: Option<IpAddr>,
 ) -> AppResult<()> {
-    let email = validate::email(email)?;
-    let attempt = state.throttle.mail_request("reset", &email, client);
-    if let Reservation::Locked { retry_after } = state.throttle.reserve(&attempt).await? {
-        return Err(AppError::TooManyRequests { retry_after });
-    }
+    let email = reserve_mail(state, "reset", email, client).await?;
     let state = state.clone();
     tokio::spawn(async move {
         if let Err(error) = mail_reset_token(&state, &email).await {
@@ -91,16 +87,8 @@ async fn mail_reset_token(state: &AppState, email: &str) -> AppResult<()> {
 /// Sets `new_password` on the account of `token` and ends every session of it.
 pub async fn reset_password(state: &AppState, token: &str, new_password: String) -> AppResult<()> {
     validate::password("newPassword", &new_password)?;
-    let invalid = || {
-        AppError::input(
-            "token",
-            "This reset token is unknown, used or expired: ask for a new one.",
-        )
-    };
-    let token = token.trim();
-    if token.is_empty() || token.len() > 128 {
-        return Err(invalid());
-    }
+    let invalid = || invalid_token("reset");
+    let token = plausible_token(token).ok_or_else(invalid)?;
     let now = state.tokens.clock.now();
     let Some(user_id) = db::password_resets::take(&state.db, &hash(token), now).await? else {
         return Err(invalid());
@@ -226,16 +214,8 @@ fn taken_notice(state: &AppState, owner: &db::users::User) -> Content {
 
 /// Proves the address the token was mailed to.
 pub async fn verify_email(state: &AppState, token: &str) -> AppResult<()> {
-    let invalid = || {
-        AppError::input(
-            "token",
-            "This verification token is unknown, used or expired: ask for a new one.",
-        )
-    };
-    let token = token.trim();
-    if token.is_empty() || token.len() > 128 {
-        return Err(invalid());
-    }
+    let invalid = || invalid_token("verification");
+    let token = plausible_token(token).ok_or_else(invalid)?;
     let now = state.tokens.clock.now();
     let Some((user, email)) = db::email_verifications::take(&state.db, &hash(token), now).await?
     else {
@@ -258,11 +238,7 @@ pub async fn resend_verification(
     email: &str,
     client: Option<IpAddr>,
 ) -> AppResult<()> {
-    let email = validate::email(email)?;
-    let attempt = state.throttle.mail_request("verify", &email, client);
-    if let Reservation::Locked { retry_after } = state.throttle.reserve(&attempt).await? {
-        return Err(AppError::TooManyRequests { retry_after });
-    }
+    let email = reserve_mail(state, "verify", email, client).await?;
     let state = state.clone();
     tokio::spawn(async move {
         let sent = match db::users::find_by_email(&state.db, &email).await {
@@ -277,6 +253,36 @@ pub async fn resend_verification(
         }
     });
     Ok(())
+}
+
+/// The address of a request for mail (`kind`: what is mailed), valid and within its
+/// allowances per address and per client; TOO_MANY_REQUESTS beyond them.
+async fn reserve_mail(
+    state: &AppState,
+    kind: &str,
+    email: &str,
+    client: Option<IpAddr>,
+) -> AppResult<String> {
+    let email = validate::email(email)?;
+    let attempt = state.throttle.mail_request(kind, &email, client);
+    if let Reservation::Locked { retry_after } = state.throttle.reserve(&attempt).await? {
+        return Err(AppError::TooManyRequests { retry_after });
+    }
+    Ok(email)
+}
+
+/// `token` trimmed, unless it cannot be one of ours (empty, or far too long to hash).
+fn plausible_token(token: &str) -> Option<&str> {
+    let token = token.trim();
+    (!token.is_empty() && token.len() <= 128).then_some(token)
+}
+
+/// The error for a `kind` token that is unknown, used or expired.
+fn invalid_token(kind: &str) -> AppError {
+    AppError::input(
+        "token",
+        format!("This {kind} token is unknown, used or expired: ask for a new one."),
+    )
 }
 
 /// A new token: 256 random bits, URL-safe base64 (43 characters).

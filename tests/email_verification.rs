@@ -6,11 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{
-    TestApp, error_code,
-    smtp::{Received, SmtpSink},
-    spawn_app_with,
-};
+use common::{TestApp, error_code, smtp::SmtpSink, spawn_app_with};
 use serde_json::{Value, json};
 
 const SUBJECT: &str = "Subject: Verify your email address for Smilecook";
@@ -26,21 +22,6 @@ async fn app_with_mail(mode: &str) -> (TestApp, SmtpSink) {
     ])
     .await;
     (app, smtp)
-}
-
-/// The token in a verification mail: the line of 43 URL-safe base64 characters.
-fn token_in(mail: &Received) -> String {
-    mail.data
-        .lines()
-        .map(str::trim)
-        .find(|line| {
-            line.len() == 43
-                && line
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        .unwrap_or_else(|| panic!("no token in the mail:\n{}", mail.data))
-        .to_owned()
 }
 
 async fn verified(app: &TestApp, access: &str) -> Value {
@@ -67,7 +48,7 @@ async fn registration_mails_a_token_that_verifies_the_address_once() {
 
     let mails = smtp.wait_for(SUBJECT, 1, SOON).await;
     assert_eq!(mails[0].to, vec!["ada@example.com".to_owned()]);
-    let token = token_in(&mails[0]);
+    let token = mails[0].token();
     let answer = app.graphql(VERIFY, json!({ "token": token }), None).await;
     assert_eq!(answer, json!({ "data": { "verifyEmail": true } }));
     assert_eq!(verified(&app, &ada.access).await, true);
@@ -102,7 +83,7 @@ async fn under_publish_an_unverified_account_writes_drafts_but_cannot_publish() 
         "{refused}"
     );
 
-    let token = token_in(&smtp.wait_for(SUBJECT, 1, SOON).await[0]);
+    let token = smtp.wait_for(SUBJECT, 1, SOON).await[0].token();
     app.graphql(VERIFY, json!({ "token": token }), None).await;
     let published = publish_draft(&app, &ada.access).await;
     assert_eq!(
@@ -144,7 +125,7 @@ async fn under_login_only_a_correct_password_learns_the_address_is_unverified() 
         2,
         "the registration's and the resent one: {mails:?}"
     );
-    let token = token_in(&mails[1]);
+    let token = mails[1].token();
     app.graphql(VERIFY, json!({ "token": token }), None).await;
     let logged_in = app.login("ada", common::PASSWORD).await;
     assert_eq!(error_code(&logged_in), None, "{logged_in}");

@@ -30,21 +30,6 @@ async fn reset(app: &TestApp, token: &str) -> Value {
         .await
 }
 
-/// The token in a reset mail: the line of 43 URL-safe base64 characters.
-fn token_in(mail: &Received) -> String {
-    mail.data
-        .lines()
-        .map(str::trim)
-        .find(|line| {
-            line.len() == 43
-                && line
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        .unwrap_or_else(|| panic!("no token in the mail:\n{}", mail.data))
-        .to_owned()
-}
-
 /// The GraphiQL link of a mail's plain-text part (quoted-printable undone).
 fn link_in(mail: &Received) -> String {
     let text = quoted_printable(&mail.data);
@@ -56,29 +41,15 @@ fn link_in(mail: &Received) -> String {
 
 /// Undoes quoted-printable: soft line breaks (`=` at the end of a line) and `=XX` escapes.
 fn quoted_printable(data: &str) -> String {
-    let joined = data.replace("=\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'=', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    unescape(&data.replace("=\n", ""), b'=')
 }
 
 fn percent_decode(text: &str) -> String {
+    unescape(text, b'%')
+}
+
+/// `text` with every `marker` followed by two hex digits replaced by the byte they spell.
+fn unescape(text: &str, marker: u8) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -86,13 +57,13 @@ fn percent_decode(text: &str) -> String {
         let hex = bytes
             .get(i + 1..i + 3)
             .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
+        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(byte) if bytes[i] == marker => {
                 out.push(byte);
                 i += 3;
             }
-            (byte, _) => {
-                out.push(byte);
+            _ => {
+                out.push(bytes[i]);
                 i += 1;
             }
         }
@@ -121,7 +92,7 @@ async fn a_mailed_token_resets_the_password_once_and_ends_every_session() {
         mails[0].data.contains("text/html"),
         "a plain and an HTML part"
     );
-    let token = token_in(&mails[0]);
+    let token = mails[0].token();
 
     // Following the mail's link: GraphiQL on this server, opened on the mutation with the
     // token; the person types the new password in and runs it.
@@ -194,7 +165,7 @@ async fn unknown_and_expired_tokens_are_refused_and_change_nothing() {
     let app = spawn_app_with(&[&format!("--smtp-url={}", smtp.url())]).await;
     let ada = app.user("ada").await;
     request(&app, "ada@example.com").await;
-    let token = token_in(&smtp.wait_for(RESET_SUBJECT, 1, SOON).await[0]);
+    let token = smtp.wait_for(RESET_SUBJECT, 1, SOON).await[0].token();
 
     for wrong in ["", "x", &"A".repeat(43), &"A".repeat(10_000)] {
         let answer = reset(&app, wrong).await;
@@ -246,7 +217,7 @@ async fn mail_waits_out_an_smtp_outage_and_a_restart_and_arrives_once() {
     assert_eq!(mails.len(), 1, "{mails:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(smtp.containing(RESET_SUBJECT).len(), 1, "sent once");
-    let token = token_in(&mails[0]);
+    let token = mails[0].token();
     assert_eq!(reset(&app, &token).await["data"]["resetPassword"], true);
 }
 
@@ -291,7 +262,7 @@ async fn parallel_uses_of_a_token_and_parallel_requests_stay_within_their_bounds
     let app = spawn_app_with(&[&format!("--smtp-url={}", smtp.url())]).await;
     app.user("ada").await;
     request(&app, "ada@example.com").await;
-    let token = token_in(&smtp.wait_for(RESET_SUBJECT, 1, SOON).await[0]);
+    let token = smtp.wait_for(RESET_SUBJECT, 1, SOON).await[0].token();
 
     let uses = (0..25).map(|_| reset(&app, &token));
     let answers = futures::future::join_all(uses).await;

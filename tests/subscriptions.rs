@@ -34,6 +34,29 @@ async fn holding_mine(addr: &str, access: &str) -> WsClient {
     client
 }
 
+/// A connection to `app` with a receive buffer of a few KiB, so that the server's writes to a
+/// client that stops reading soon wait; and the address it reached.
+async fn small_window(app: &common::TestApp) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+    let addr: std::net::SocketAddr = app
+        .addr
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    (socket.connect(addr).await.expect("connected"), addr)
+}
+
+/// `count` drafts of `user` of about 2 KiB each (one `myRecipeEvents` event apiece).
+async fn create_long_recipes(app: &common::TestApp, user: &common::TestUser, count: usize) {
+    let mut recipe = input("Long soup");
+    recipe["ingredients"] = json!("i".repeat(1000));
+    recipe["directions"] = json!("d".repeat(1000));
+    for _ in 0..count {
+        create(app, user, recipe.clone()).await;
+    }
+}
+
 fn next_payload(event: &Option<Event>, id: &str) -> Value {
     match event {
         Some(Event::Message(m)) if m["type"] == "next" && m["id"] == id => m["payload"].clone(),
@@ -357,15 +380,7 @@ async fn a_client_that_reads_nothing_is_disconnected_and_gives_its_place_back() 
 
     let app = spawn_app_with(&["--ws-keepalive=1s", "--max-connections-per-user=1"]).await;
     let ada = app.user("ada").await;
-    // A receive buffer of a few KiB, so that the server's writes soon wait.
-    let addr: std::net::SocketAddr = app
-        .addr
-        .trim_start_matches("http://")
-        .parse()
-        .expect("addr");
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("buffer size");
-    let stream = socket.connect(addr).await.expect("connected");
+    let (stream, addr) = small_window(&app).await;
     let url = format!("ws://{addr}/graphql");
     let mut request = url.into_client_request().expect("request");
     request.headers_mut().insert(
@@ -397,12 +412,7 @@ async fn a_client_that_reads_nothing_is_disconnected_and_gives_its_place_back() 
 
     // From here on the client reads nothing, while its recipes change: 2 KiB an event for
     // each of its 32 subscriptions, megabytes in all.
-    let mut recipe = input("Long soup");
-    recipe["ingredients"] = json!("i".repeat(1000));
-    recipe["directions"] = json!("d".repeat(1000));
-    for _ in 0..200 {
-        create(&app, &ada, recipe.clone()).await;
-    }
+    create_long_recipes(&app, &ada, 200).await;
 
     // Its place is given back: a new connection of the same user (one allowed) is accepted.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -434,14 +444,7 @@ async fn an_event_stream_whose_client_reads_nothing_is_dropped_after_the_write_t
 
     let app = spawn_app_with(&["--write-timeout=2s", "--max-connections-per-user=1"]).await;
     let ada = app.user("ada").await;
-    let addr: std::net::SocketAddr = app
-        .addr
-        .trim_start_matches("http://")
-        .parse()
-        .expect("addr");
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("buffer size");
-    let mut stalled = socket.connect(addr).await.expect("connected");
+    let (mut stalled, addr) = small_window(&app).await;
     let big =
         "subscription { myRecipeEvents { recipe { name description ingredients directions } } }";
     let body = json!({ "query": big }).to_string();
@@ -461,12 +464,7 @@ async fn an_event_stream_whose_client_reads_nothing_is_dropped_after_the_write_t
     );
 
     // From here on the client reads nothing, while its recipes change, 2 KiB an event.
-    let mut recipe = input("Long soup");
-    recipe["ingredients"] = json!("i".repeat(1000));
-    recipe["directions"] = json!("d".repeat(1000));
-    for _ in 0..400 {
-        create(&app, &ada, recipe.clone()).await;
-    }
+    create_long_recipes(&app, &ada, 400).await;
 
     // Its place is given back: a new stream of the same user (one allowed) is accepted.
     let deadline = Instant::now() + Duration::from_secs(20);

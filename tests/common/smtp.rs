@@ -22,6 +22,23 @@ pub struct Received {
     pub data: String,
 }
 
+impl Received {
+    /// The token a mail carries: its line of 43 URL-safe base64 characters.
+    pub fn token(&self) -> String {
+        self.data
+            .lines()
+            .map(str::trim)
+            .find(|line| {
+                line.len() == 43
+                    && line
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .unwrap_or_else(|| panic!("no token in the mail:\n{}", self.data))
+            .to_owned()
+    }
+}
+
 pub struct SmtpSink {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
