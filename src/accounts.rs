@@ -14,11 +14,12 @@ use crate::{
         guard::Principal,
         jwt::{Claims, TokenType},
         password::Verified,
-        throttle::{Account, Reservation},
+        throttle::{Account, Action, Pass, Subjects},
     },
     config::EmailVerification,
     db::{
         self,
+        mail_requests::Kind,
         users::{Credentials, User},
     },
     error::{AppError, AppResult},
@@ -34,17 +35,38 @@ pub struct Tokens {
     pub user: User,
 }
 
+/// Registers an account (throttled per client address and per mailbox) and asks for its mail,
+/// which a worker writes after answering (`recovery`): a verification, or, when another
+/// account holds the address already, a notice to that account. Where addresses are verified
+/// (`EMAIL_VERIFICATION` other than `none`) the new account only claims its address until it
+/// proves it, so a registration with a held address is created and answered exactly like one
+/// with a new address: nothing tells the registrant which it was. In development (`none`) the
+/// account holds its address at once, and a held one is named.
 pub async fn register(
     state: &AppState,
     username: &str,
     email: &str,
     password: String,
+    client: Option<IpAddr>,
 ) -> AppResult<User> {
     let username = validate::username(username)?;
     let email = validate::email(email)?;
     validate::password("password", &password)?;
+    let mailbox = validate::mailbox(&email);
+    let subjects = Subjects {
+        mailbox: Some(&mailbox),
+        client,
+        ..Subjects::default()
+    };
+    state.throttle.reserve(Action::Register, subjects).await?;
     let hash = state.hasher.hash(password).await?;
-    db::users::insert(&state.db, &username, &email, hash).await
+    let holds = state.config.email_verification() == EmailVerification::None;
+    let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
+    let user = db::users::insert(&txn, &username, &email, hash, holds).await?;
+    let now = state.tokens.clock.now();
+    db::mail_requests::insert(&txn, Kind::Registered, &email, Some(user.id), now).await?;
+    txn.commit().await?;
+    Ok(user)
 }
 
 /// The account of a signed-in caller (UNAUTHENTICATED once it no longer exists).
@@ -58,8 +80,6 @@ pub async fn find_by_username(state: &AppState, username: &str) -> AppResult<Opt
     db::users::find_by_username(&state.db, username).await
 }
 
-/// Checks the password (throttled per login name, account and client address, see
-/// `auth::throttle`) and opens a session.
 /// Where a login comes from: the client's address and user agent, as the transport saw them.
 #[derive(Clone, Debug, Default)]
 pub struct Device {
@@ -67,30 +87,31 @@ pub struct Device {
     pub user_agent: Option<String>,
 }
 
+/// Checks the password (throttled per login name, account and client address, see
+/// `auth::throttle`) and opens a session.
 pub async fn login(
     state: &AppState,
     login: &str,
     password: String,
     device: Device,
 ) -> AppResult<Tokens> {
-    let client = device.client;
     let found = db::users::find_credentials(&state.db, login).await?;
     let account = found.as_ref().map(|(user, _)| Account {
         id: user.id,
         username: &user.username,
-        email: &user.email,
+        email: user.holds_email.then_some(user.email.as_str()),
     });
-    let attempt = state.throttle.login(login, account, client);
-    match state.throttle.reserve(&attempt).await? {
-        Reservation::Granted => {}
-        Reservation::Locked { retry_after } => {
-            return Err(AppError::TooManyRequests { retry_after });
-        }
-        Reservation::Silent => {
-            // As long as a wrong password takes, and answered the same.
-            state.hasher.verify(password, None).await?;
-            return Err(wrong_login());
-        }
+    let subjects = Subjects {
+        login_name: Some(login),
+        account,
+        client: device.client,
+        mailbox: None,
+    };
+    let (pass, attempt) = state.throttle.reserve(Action::Login, subjects).await?;
+    if pass == Pass::Silent {
+        // As long as a wrong password takes, and answered the same.
+        state.hasher.verify(password, None).await?;
+        return Err(wrong_login());
     }
     let Some((user, credentials)) = check_password(state, found, password).await? else {
         return Err(wrong_login());
@@ -228,13 +249,21 @@ pub async fn change_password(
             "This account no longer exists.".into(),
         ));
     };
-    let attempt = state.throttle.account(user_id, client);
-    match state.throttle.reserve(&attempt).await? {
-        Reservation::Locked { retry_after } => {
-            return Err(AppError::TooManyRequests { retry_after });
-        }
-        Reservation::Granted | Reservation::Silent => {}
-    }
+    let user = db::users::find_by_id(&state.db, user_id).await?;
+    let account = user.as_ref().map(|user| Account {
+        id: user.id,
+        username: &user.username,
+        email: user.holds_email.then_some(user.email.as_str()),
+    });
+    let subjects = Subjects {
+        account,
+        client,
+        ..Subjects::default()
+    };
+    let (_, attempt) = state
+        .throttle
+        .reserve(Action::CheckPassword, subjects)
+        .await?;
     let wrong = || AppError::input("currentPassword", "The current password is wrong.");
     if state
         .hasher
@@ -246,7 +275,8 @@ pub async fn change_password(
     }
     state.throttle.succeeded(&attempt).await?;
     let hash = state.hasher.hash(new).await?;
-    if !db::users::change_password(&state.db, user_id, &stored.hash, hash).await? {
+    let now = state.tokens.clock.now();
+    if !db::users::change_password(&state.db, user_id, &stored.hash, hash, now).await? {
         return Err(wrong()); // Changed by another request since it was read.
     }
     let others = live_sessions(state, user_id, Some(principal.claims.sid)).await?;

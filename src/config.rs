@@ -157,7 +157,8 @@ pub struct Config {
     #[arg(long, env = "SUGGESTIONS")]
     pub suggestions: Option<bool>,
 
-    /// Failed logins allowed per account before it is locked for a while.
+    /// Failed logins allowed per login name and per account before it is locked for a while
+    /// (a password change's check counts against the account too).
     #[arg(long, env = "LOGIN_FREE_FAILURES", default_value_t = 5)]
     pub login_free_failures: u32,
 
@@ -165,13 +166,41 @@ pub struct Config {
     #[arg(long, env = "LOGIN_ADDRESS_FREE_FAILURES", default_value_t = 50)]
     pub login_address_free_failures: u32,
 
-    /// The first lockout after the free failures; each further failure doubles it.
+    /// The first lockout after an allowance is spent; each further attempt doubles it (every
+    /// throttle: logins, registrations, mail requests).
     #[arg(long, env = "LOGIN_LOCKOUT_BASE", default_value = "2s", value_parser = parse_duration)]
     pub login_lockout_base: Duration,
 
     /// The longest lockout.
     #[arg(long, env = "LOGIN_LOCKOUT_MAX", default_value = "15m", value_parser = parse_duration)]
     pub login_lockout_max: Duration,
+
+    /// Registrations allowed per client address before it is locked for a while.
+    #[arg(long, env = "REGISTER_PER_ADDRESS", default_value_t = 20)]
+    pub register_per_address: u32,
+
+    /// Registrations allowed per mailbox (the email's address, any `+tag` aside) before it is
+    /// locked for a while.
+    #[arg(long, env = "REGISTER_PER_MAILBOX", default_value_t = 3)]
+    pub register_per_mailbox: u32,
+
+    /// Mail requests (`requestPasswordReset`, `resendVerification`) allowed per client address
+    /// before it is locked for a while.
+    #[arg(long, env = "MAIL_REQUESTS_PER_ADDRESS", default_value_t = 50)]
+    pub mail_requests_per_address: u32,
+
+    /// Mail requests of each kind allowed per mailbox before it is locked for a while.
+    #[arg(long, env = "MAIL_REQUESTS_PER_MAILBOX", default_value_t = 5)]
+    pub mail_requests_per_mailbox: u32,
+
+    /// Most mails of every kind to one mailbox per `MAIL_WINDOW`; mail that anybody can cause
+    /// (a registration's) may take half of it, so that mail the owner asks for always has room.
+    #[arg(long, env = "MAIL_PER_MAILBOX", default_value_t = 10)]
+    pub mail_per_mailbox: u32,
+
+    /// The window `MAIL_PER_MAILBOX` counts in; sent mail is kept this long, then deleted.
+    #[arg(long, env = "MAIL_WINDOW", default_value = "1h", value_parser = parse_duration)]
+    pub mail_window: Duration,
 
     /// Take the client address from the last `X-Forwarded-For` entry (behind a trusted proxy).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]

@@ -65,7 +65,7 @@ pub async fn run(config: &Config, count: usize) -> Result<Seeded, SeedError> {
     for name in DEMO_USERS {
         let hash = hasher.hash(DEMO_PASSWORD.to_owned()).await?;
         let email = format!("{name}@example.com");
-        let user = db::users::insert(&txn, name, &email, hash)
+        let user = db::users::insert(&txn, name, &email, hash, true)
             .await
             .map_err(|err| match err {
                 AppError::BadUserInput { .. } => SeedError::AlreadySeeded(name),

@@ -18,7 +18,7 @@ use crate::{
         jwt::Keys,
         password::{HashThreads, PasswordHasher},
         secret::{self, SecretSource},
-        throttle::{LoginThrottle, MemoryThrottle, Policy, RedisThrottle, Throttle},
+        throttle::{self, Allowances, MemoryThrottle, RedisThrottle, Throttle, ThrottleStore},
     },
     config::Config,
     db,
@@ -168,14 +168,20 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
         config.jwt_leeway,
     )
     .map_err(|e| StartupError::Config(format!("signing key: {e}")))?;
-    let db = connect_and_migrate(&config.database_url).await?;
+    // Background workers get a handle of their own, which `db::stats` does not count.
+    let background = connect_and_migrate(&config.database_url).await?;
+    let db = db::stats::counted(&background);
     let Shared {
         denylist,
         throttle,
         events,
         mut tasks,
     } = shared_stores(&config, &db).await?;
-    let throttle = throttle_policies(&config, throttle);
+    let throttle = Throttle::new(
+        throttle,
+        throttle::rules(&allowances(&config)),
+        clock.clone(),
+    );
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let threads = HashThreads {
         threads: config.argon2_threads.map_or(cores, usize::from),
@@ -184,7 +190,15 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
     let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations, threads)
         .map_err(|e| StartupError::Config(crate::error::Shown(&e).to_string()))?;
     let sender = mail_sender(&config)?;
-    tasks.push(mail::spawn_worker(db.clone(), sender, clock.clone()));
+    let outbox = mail::Outbox::new(config.mail_per_mailbox, config.mail_window);
+    let window = config.mail_window;
+    tasks.push(mail::spawn_worker(
+        db.clone(),
+        sender,
+        clock.clone(),
+        outbox.clone(),
+        window,
+    ));
     tasks.push(denylist::spawn_pruning(
         denylist.clone(),
         config.denylist_prune_interval,
@@ -200,8 +214,14 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
         hasher,
         throttle: Arc::new(throttle),
         events,
+        outbox,
         config: Arc::new(config),
     };
+    let recovery = AppState {
+        db: background,
+        ..state.clone()
+    };
+    tasks.push(crate::recovery::spawn_worker(recovery));
     let write_timeout = state.config.write_timeout;
     let router = app(state)?;
     Ok(Server {
@@ -215,7 +235,7 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
 /// What instances of one deployment share, with the tasks that keep each in step.
 struct Shared {
     denylist: SharedDenylist,
-    throttle: Box<dyn LoginThrottle>,
+    throttle: Box<dyn ThrottleStore>,
     events: Events,
     tasks: Vec<BackgroundTask>,
 }
@@ -311,17 +331,17 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
     Ok(http::with_layers(router, &config)?)
 }
 
-fn throttle_policies(config: &Config, store: Box<dyn LoginThrottle>) -> Throttle {
-    let policy = |free_failures| Policy {
-        free_failures,
-        base: config.login_lockout_base,
-        max: config.login_lockout_max,
-        window: config.login_lockout_max.max(Duration::from_secs(3600)),
-    };
-    Throttle {
-        store,
-        account: policy(config.login_free_failures),
-        address: policy(config.login_address_free_failures),
+/// The numbers of the throttle table (`auth::throttle::rules`).
+fn allowances(config: &Config) -> Allowances {
+    Allowances {
+        password_per_account: config.login_free_failures,
+        password_per_address: config.login_address_free_failures,
+        register_per_address: config.register_per_address,
+        register_per_mailbox: config.register_per_mailbox,
+        mail_per_address: config.mail_requests_per_address,
+        mail_per_mailbox: config.mail_requests_per_mailbox,
+        lockout_base: config.login_lockout_base,
+        lockout_max: config.login_lockout_max,
     }
 }
 

@@ -8,6 +8,7 @@ use crate::{
     auth::{guard::TokenCheck, password::PasswordHasher, throttle::Throttle},
     config::Config,
     events::Events,
+    mail::Outbox,
 };
 
 #[derive(Clone)]
@@ -20,5 +21,7 @@ pub struct AppState {
     pub throttle: Arc<Throttle>,
     /// Recipe changes, for subscriptions.
     pub events: Events,
+    /// Where mail is written, with its caps per mailbox.
+    pub outbox: Outbox,
     pub config: Arc<Config>,
 }

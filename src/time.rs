@@ -24,6 +24,14 @@ pub fn unix_now() -> i64 {
     Utc::now().timestamp()
 }
 
+/// `time` less `ago`, or the earliest time there is when that is further back.
+pub fn before(time: DateTime<Utc>, ago: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(ago)
+        .ok()
+        .and_then(|ago| time.checked_sub_signed(ago))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 fn truncated(time: DateTime<Utc>) -> DateTime<Utc> {
     time.duration_trunc(TimeDelta::microseconds(1))
         .unwrap_or(time)

@@ -19,27 +19,39 @@ pub fn username(raw: &str) -> AppResult<String> {
     Ok(name.to_owned())
 }
 
-/// A plausible address: one `@`, a non-empty local part, a dotted domain, no spaces.
+/// A bare mailbox (an RFC 5321 addr-spec: `local@domain`), checked by the parser that mail is
+/// sent with (lettre's), normalized once: trimmed and lower-cased (mail systems treat the
+/// local part without regard to case in practice, and uniqueness ignores case anyway).
+///
+/// Stricter than the grammar where the grammar allows disguises: no display name or angle
+/// brackets (`Ada <ada@example.com>`), no quoted local part (`"ada"@example.com` is the same
+/// mailbox as `ada@example.com`), no IP literal, and a domain with a dot.
 pub fn email(raw: &str) -> AppResult<String> {
-    let email = raw.trim();
-    let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && local.len() <= 64
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains("..")
-        })
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !valid {
+    let email = raw.trim().to_lowercase();
+    let bare = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.contains('"') && domain.contains('.') && !domain.starts_with('[')
+    });
+    let sendable = email.len() <= 254 && email.parse::<lettre::Address>().is_ok();
+    if !(bare && sendable) {
         return Err(AppError::input(
             "email",
-            "This is not a valid email address.",
+            "This is not an email address: give a bare address such as ada@example.com.",
         ));
     }
-    Ok(email.to_owned())
+    Ok(email)
+}
+
+/// The mailbox an address delivers to, for counting mail per mailbox: `email` (normalized by
+/// [`email`]) without a `+tag` in its local part, which most providers deliver to the same
+/// mailbox (`ada+1@example.com` and `ada+2@example.com` reach `ada@example.com`).
+pub fn mailbox(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let base = local.split_once('+').map_or(local, |(base, _)| base);
+            format!("{base}@{domain}")
+        }
+        None => email.to_owned(),
+    }
 }
 
 pub fn password(field: &'static str, password: &str) -> AppResult<()> {
@@ -73,7 +85,10 @@ mod tests {
 
     #[test]
     fn emails_need_a_local_part_and_a_dotted_domain() {
-        assert!(email("ada@example.com").is_ok());
+        assert_eq!(
+            email(" Ada@Example.COM ").ok().as_deref(),
+            Some("ada@example.com")
+        );
         for bad in [
             "ada",
             "@example.com",
@@ -84,5 +99,29 @@ mod tests {
         ] {
             assert!(email(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn only_bare_mailboxes_are_addresses() {
+        for disguised in [
+            "\"x1\"<victim@example.com>",
+            "Attacker<victim@example.com>",
+            "<victim@example.com>",
+            "victim@example.com>",
+            "a,b@x.com",
+            "a;b@x.com",
+            "\"victim\"@example.com",
+            "victim@[127.0.0.1]",
+            "victim@example.com\r\nBcc: x@y.com",
+        ] {
+            assert!(email(disguised).is_err(), "{disguised} should be refused");
+        }
+        assert!(email("o'brien+recipes@mail.example.co.uk").is_ok());
+    }
+
+    #[test]
+    fn a_tag_reaches_the_same_mailbox() {
+        assert_eq!(mailbox("ada+news@example.com"), "ada@example.com");
+        assert_eq!(mailbox("ada@example.com"), "ada@example.com");
     }
 }

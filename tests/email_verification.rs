@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 const SUBJECT: &str = "Subject: Verify your email address for Smilecook";
 const VERIFY: &str = "mutation($token: String!) { verifyEmail(token: $token) }";
 const RESEND: &str = "mutation($email: String!) { resendVerification(email: $email) }";
-const SOON: Duration = Duration::from_secs(10);
+/// A bound for what should come at once, generous for a loaded machine.
+const SOON: Duration = Duration::from_secs(30);
 
 async fn app_with_mail(mode: &str) -> (TestApp, SmtpSink) {
     let smtp = SmtpSink::start().await;
@@ -140,39 +141,4 @@ async fn under_none_an_unverified_account_may_do_everything() {
         published["data"]["publishRecipe"]["isPublish"], true,
         "{published}"
     );
-}
-
-/// Where addresses are verified, registering with an address that has an account answers like
-/// a registration (nothing is created) and mails the address's owner; in development
-/// (`none`) the duplicate is named, as a person exploring expects.
-#[tokio::test]
-async fn registering_a_taken_address_tells_nobody_but_its_owner() {
-    let (app, smtp) = app_with_mail("publish").await;
-    app.user("ada").await;
-    let register = "mutation($input: RegisterInput!) { register(input: $input) { username email emailVerified } }";
-    let input =
-        json!({ "username": "mallory", "email": "ADA@example.com", "password": "whatever-123" });
-
-    let answer = app.graphql(register, json!({ "input": input }), None).await;
-
-    assert_eq!(error_code(&answer), None, "{answer}");
-    assert_eq!(answer["data"]["register"]["username"], "mallory");
-    let notice = smtp
-        .wait_for("Subject: Someone tried to register", 1, SOON)
-        .await;
-    assert_eq!(notice.len(), 1);
-    assert_eq!(notice[0].to, vec!["ada@example.com".to_owned()]);
-    let login = app.login("mallory", "whatever-123").await;
-    assert_eq!(
-        error_code(&login),
-        Some("UNAUTHENTICATED"),
-        "nothing was created: {login}"
-    );
-    // A new address gets its verification mail, and only the owner got the notice.
-    assert_eq!(smtp.containing("Subject: Verify your email").len(), 1);
-
-    let (dev, _smtp) = app_with_mail("none").await;
-    dev.user("ada").await;
-    let named = dev.graphql(register, json!({ "input": input }), None).await;
-    assert_eq!(error_code(&named), Some("BAD_USER_INPUT"), "{named}");
 }

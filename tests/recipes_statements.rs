@@ -1,7 +1,8 @@
 //! What a page costs in SQL statements, counted at the database driver for one HTTP request.
 //!
-//! The counter ([`smilecook::db::stats`]) is process-wide, so this file holds a single test:
-//! no other server in this test process executes statements while it measures.
+//! The counter ([`smilecook::db::stats`]) counts what requests execute, process-wide (the
+//! server's background workers use a handle it does not count), so this file holds a single
+//! test: no other server in this test process executes statements while it measures.
 
 mod common;
 mod recipe_helpers;

@@ -12,6 +12,7 @@ mod m20261201_000005_add_credential_epoch;
 mod m20261202_000006_session_devices;
 mod m20261202_000007_mail_and_resets;
 mod m20261202_000008_email_verification;
+mod m20261204_000009_mailboxes_and_mail_requests;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_session_devices::Migration),
             Box::new(m20261202_000007_mail_and_resets::Migration),
             Box::new(m20261202_000008_email_verification::Migration),
+            Box::new(m20261204_000009_mailboxes_and_mail_requests::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod denylist;
 pub mod email_verifications;
+pub mod mail_requests;
 pub mod outbox;
 pub mod password_resets;
 pub mod recipe_pages;
@@ -42,9 +43,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             pool.after_connect(|conn, _| Box::pin(sqlite::stable_query_plans(conn)))
         });
     }
-    let mut db = Database::connect(options).await?;
-    stats::count_statements(&mut db);
-    Ok(db)
+    Database::connect(options).await
 }
 
 /// True when `err` is a unique-index violation (a duplicate that lost the race to the index).

@@ -42,13 +42,14 @@ pub async fn create(
     Ok(())
 }
 
-/// Marks the unused, unexpired reset of `token_hash` used at `now`: its account, or `None`
-/// when there is no such reset (unknown, used, expired, or used by a concurrent call).
+/// Marks the unused, unexpired reset of `token_hash` used at `now`: its account and when it
+/// was asked for, or `None` when there is no such reset (unknown, used, expired, or used by a
+/// concurrent call).
 pub async fn take(
     db: &impl ConnectionTrait,
     token_hash: &str,
     now: DateTime<Utc>,
-) -> AppResult<Option<Uuid>> {
+) -> AppResult<Option<(Uuid, DateTime<Utc>)>> {
     let Some(reset) = Entity::find_by_id(token_hash.to_owned()).one(db).await? else {
         return Ok(None);
     };
@@ -59,5 +60,5 @@ pub async fn take(
         .filter(Column::ExpiresAt.gt(now))
         .exec(db)
         .await?;
-    Ok((result.rows_affected == 1).then_some(reset.user_id))
+    Ok((result.rows_affected == 1).then_some((reset.user_id, reset.created_at)))
 }

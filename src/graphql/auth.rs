@@ -13,7 +13,8 @@ use crate::{
 pub struct RegisterInput {
     /// 3-30 letters, digits or underscores; unique regardless of case.
     pub username: String,
-    /// Unique regardless of case; visible to its owner only.
+    /// A bare address (`ada@example.com`), stored lower-cased; visible to its owner only.
+    /// Where addresses are verified, the account holds it once the mailed token proves it.
     pub email: String,
     /// At least 8 characters.
     pub password: String,
@@ -57,12 +58,15 @@ pub struct AuthMutation;
 #[Object]
 impl AuthMutation {
     /// Creates an account and mails it a verification token. Log in afterwards to get
-    /// tokens. Where addresses are verified (`EMAIL_VERIFICATION` other than `none`), an
-    /// address that already has an account answers like a new one (its owner is mailed
-    /// instead), so that registering tells nobody which addresses have accounts.
+    /// tokens. Where addresses are verified (`EMAIL_VERIFICATION` other than `none`), the
+    /// account logs in by username until the token proves its address, and an address that
+    /// another account holds is answered and created like a new one (that account's owner is
+    /// mailed instead), so that registering tells nobody which addresses have accounts.
+    /// Throttled per client address and per mailbox (TOO_MANY_REQUESTS).
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<User> {
-        let user =
-            recovery::register(state(ctx), &input.username, &input.email, input.password).await?;
+        let client = ctx.data_opt::<ClientAddr>().map(|c| c.0);
+        let (username, email) = (&input.username, &input.email);
+        let user = accounts::register(state(ctx), username, email, input.password, client).await?;
         Ok(User::own(user))
     }
 

@@ -223,6 +223,21 @@ impl TestApp {
         self.start().await;
     }
 
+    /// Waits until every mail asked for has been written and every written mail sent or given
+    /// up (read from the database, not guessed from time): after this, no more mail comes.
+    pub async fn mail_settled(&self) {
+        let pending = "SELECT (SELECT COUNT(*) FROM mail_requests) + (SELECT COUNT(*) FROM \
+                       mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL) AS n";
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while query_value::<i64>(&self.database_url, pending, "n").await > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "mail did not settle in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The `--jwt-secret` the server signs with, so that tests can forge tokens.
     pub fn secret(&self) -> &str {
         self.args

@@ -1,15 +1,16 @@
 //! The throttle of a single instance: every key's record in one map behind one lock, so that a
-//! reservation over several keys is atomic.
+//! reservation over several keys is atomic. Times are the Unix milliseconds the caller passes
+//! (the server's clock).
 
 use std::{
     collections::HashMap,
     sync::{Mutex, MutexGuard, PoisonError},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use async_trait::async_trait;
 
-use super::{Key, LoginThrottle, Reservation, ceil_secs};
+use super::{Key, Reservation, ThrottleStore, ceil_secs};
 use crate::error::AppResult;
 
 /// Records are dropped once their failures are forgotten, checked when the map grows past this.
@@ -23,17 +24,21 @@ pub struct MemoryThrottle {
 
 struct Entry {
     failures: u32,
-    last_failure: Instant,
-    locked_until: Option<Instant>,
-    window: Duration,
+    last_failure: i64,
+    locked_until: Option<i64>,
+    window: i64,
 }
 
 impl Entry {
-    fn locked_for(&self, now: Instant) -> Option<Duration> {
+    fn locked_for(&self, now: i64) -> Option<Duration> {
         self.locked_until
             .filter(|until| *until > now)
-            .map(|until| until - now)
+            .map(|until| Duration::from_millis((until - now).unsigned_abs()))
     }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl MemoryThrottle {
@@ -43,9 +48,13 @@ impl MemoryThrottle {
 }
 
 #[async_trait]
-impl LoginThrottle for MemoryThrottle {
-    async fn reserve(&self, open: &[Key<'_>], hidden: &[Key<'_>]) -> AppResult<Reservation> {
-        let now = Instant::now();
+impl ThrottleStore for MemoryThrottle {
+    async fn reserve(
+        &self,
+        open: &[Key<'_>],
+        hidden: &[Key<'_>],
+        now: i64,
+    ) -> AppResult<Reservation> {
         let mut entries = self.entries();
         let locked = |keys: &[Key<'_>]| {
             keys.iter()
@@ -71,15 +80,15 @@ impl LoginThrottle for MemoryThrottle {
                 failures: 0,
                 last_failure: now,
                 locked_until: None,
-                window: policy.window,
+                window: millis(policy.window),
             });
-            if now - entry.last_failure >= policy.window {
+            if now - entry.last_failure >= millis(policy.window) {
                 entry.failures = 0;
             }
             entry.failures = entry.failures.saturating_add(1);
             entry.last_failure = now;
             if let Some(lockout) = policy.lockout(entry.failures) {
-                entry.locked_until = Some(now + lockout);
+                entry.locked_until = Some(now.saturating_add(millis(lockout)));
             }
         }
         Ok(match silent {
@@ -127,7 +136,7 @@ mod tests {
         let open = keys(&["login:ada"], &p);
         let mut answers = Vec::new();
         for _ in 0..5 {
-            answers.push(t.reserve(&open, &[]).await.expect("reserve"));
+            answers.push(t.reserve(&open, &[], 0).await.expect("reserve"));
         }
         let granted = answers
             .iter()
@@ -143,19 +152,19 @@ mod tests {
         let p = policy(2);
         let account = keys(&["user:1"], &p);
         for _ in 0..2 {
-            t.reserve(&keys(&["login:ada"], &p), &account).await.ok();
+            t.reserve(&keys(&["login:ada"], &p), &account, 0).await.ok();
         }
         let by_email = keys(&["login:ada@example.com"], &p);
         assert_eq!(
-            t.reserve(&by_email, &account).await.ok(),
+            t.reserve(&by_email, &account, 0).await.ok(),
             Some(Reservation::Silent)
         );
         assert_eq!(
-            t.reserve(&by_email, &account).await.ok(),
+            t.reserve(&by_email, &account, 0).await.ok(),
             Some(Reservation::Silent)
         );
         // The email's own failures lock it, as they would lock an email of nobody's.
-        let third = t.reserve(&by_email, &account).await.ok();
+        let third = t.reserve(&by_email, &account, 0).await.ok();
         assert_eq!(third, Some(Reservation::Locked { retry_after: 2 }));
     }
 
@@ -165,7 +174,7 @@ mod tests {
         let p = policy(3);
         let open = keys(&["login:ada", "ip:1"], &p);
         for _ in 0..2 {
-            t.reserve(&open, &[]).await.ok();
+            t.reserve(&open, &[], 0).await.ok();
         }
         t.succeeded(&["login:ada".into()], &["ip:1".into()])
             .await
@@ -173,5 +182,20 @@ mod tests {
         let entries = t.entries();
         assert!(!entries.contains_key("login:ada"));
         assert_eq!(entries.get("ip:1").map(|e| e.failures), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_lockout_ends_when_the_given_time_has_passed_it() {
+        let t = MemoryThrottle::default();
+        let p = policy(1);
+        let open = keys(&["login:ada"], &p);
+        assert_eq!(
+            t.reserve(&open, &[], 0).await.ok(),
+            Some(Reservation::Granted)
+        );
+        let locked = t.reserve(&open, &[], 1_500).await.ok();
+        assert_eq!(locked, Some(Reservation::Locked { retry_after: 1 }));
+        let later = t.reserve(&open, &[], 2_000).await.ok();
+        assert_eq!(later, Some(Reservation::Granted));
     }
 }

@@ -1,50 +1,60 @@
-//! The throttle shared by many instances, in Redis: a failure counter per key (`INCR` with the
-//! window as its TTL) and a lock key that expires by itself. A reservation runs as one Lua
-//! script, which Redis executes atomically: no other instance's attempt interleaves with it.
+//! The throttle shared by many instances, in Redis: a hash per key (attempts, the last one, the
+//! end of its lockout), compared with the time the caller passes, so that every instance
+//! judges by the server's clock. A reservation runs as one Lua script, which Redis executes
+//! atomically: no other instance's attempt interleaves with it. Keys expire by themselves
+//! once their window and longest lockout have passed.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Key, LoginThrottle, Reservation, ceil_secs};
+use super::{Key, Reservation, ThrottleStore, ceil_secs};
 use crate::error::AppResult;
 
-/// KEYS: a counter and a lock key per throttle key, open keys first. ARGV: the number of open
-/// keys, then per key its window (s), free failures, first and longest lockout (ms). Returns
-/// the longest open lock in ms (refused), 0 (granted) or -1 (silent).
+/// KEYS: a hash per throttle key, open keys first. ARGV: now (ms), the number of open keys,
+/// then per key its window, free attempts, first and longest lockout (ms). Returns the
+/// longest open lock in ms (refused), 0 (granted) or -1 (silent).
 const RESERVE: &str = r"
-local keys = #KEYS / 2
-local open = tonumber(ARGV[1])
-local longest = 0
-for i = 1, open do
-  longest = math.max(longest, redis.call('PTTL', KEYS[2 * i]))
+local now = tonumber(ARGV[1])
+local open = tonumber(ARGV[2])
+local function locked(key)
+  return tonumber(redis.call('HGET', key, 'u') or '0') - now
 end
+local longest = 0
+for i = 1, open do longest = math.max(longest, locked(KEYS[i])) end
 if longest > 0 then return longest end
-local counted = keys
-for i = open + 1, keys do
-  if redis.call('PTTL', KEYS[2 * i]) > 0 then counted = open end
+local counted = #KEYS
+for i = open + 1, #KEYS do
+  if locked(KEYS[i]) > 0 then counted = open end
 end
 for i = 1, counted do
-  local a = 2 + 4 * (i - 1)
-  local free, base, max = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local failures = redis.call('INCR', KEYS[2 * i - 1])
-  redis.call('EXPIRE', KEYS[2 * i - 1], ARGV[a])
+  local a = 3 + 4 * (i - 1)
+  local window, free = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local base, max = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local key = KEYS[i]
+  local failures = tonumber(redis.call('HGET', key, 'f') or '0')
+  if now - tonumber(redis.call('HGET', key, 'l') or '0') >= window then failures = 0 end
+  failures = failures + 1
+  redis.call('HSET', key, 'f', failures, 'l', now)
   if failures >= free then
     local ms = math.min(base * 2 ^ math.min(failures - free, 30), max)
-    redis.call('SET', KEYS[2 * i], 1, 'PX', string.format('%d', math.max(ms, 1)))
+    redis.call('HSET', key, 'u', string.format('%d', now + math.max(ms, 1)))
   end
+  redis.call('PEXPIRE', key, window + max)
 end
-if counted < keys then return -1 end
+if counted < #KEYS then return -1 end
 return 0
 ";
 
-/// KEYS: the counters and locks to delete, then the counters to give one back to. ARGV: how
-/// many keys are to be deleted.
+/// KEYS: the hashes to delete, then those to give one attempt back to. ARGV: how many are to
+/// be deleted.
 const SUCCEEDED: &str = r"
 local clear = tonumber(ARGV[1])
 for i = 1, clear do redis.call('DEL', KEYS[i]) end
 for i = clear + 1, #KEYS do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+  if tonumber(redis.call('HGET', KEYS[i], 'f') or '0') > 0 then
+    redis.call('HINCRBY', KEYS[i], 'f', -1)
+  end
 end
 return 0
 ";
@@ -66,33 +76,38 @@ impl RedisThrottle {
         }
     }
 
-    fn counter(&self, key: &str) -> String {
-        format!("{}fail:{key}", self.prefix)
-    }
-
-    fn lock(&self, key: &str) -> String {
-        format!("{}lock:{key}", self.prefix)
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
     }
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
 #[async_trait]
-impl LoginThrottle for RedisThrottle {
-    async fn reserve(&self, open: &[Key<'_>], hidden: &[Key<'_>]) -> AppResult<Reservation> {
+impl ThrottleStore for RedisThrottle {
+    async fn reserve(
+        &self,
+        open: &[Key<'_>],
+        hidden: &[Key<'_>],
+        now: i64,
+    ) -> AppResult<Reservation> {
         let mut invocation = self.reserve.prepare_invoke();
-        invocation.arg(open.len());
+        invocation.arg(now).arg(open.len());
         for (key, policy) in open.iter().chain(hidden) {
-            invocation.key(self.counter(key)).key(self.lock(key));
+            invocation.key(self.key(key));
             invocation
-                .arg(policy.window.as_secs().max(1))
+                .arg(millis(policy.window))
                 .arg(policy.free_failures)
-                .arg(policy.base.as_millis().max(1) as u64)
-                .arg(policy.max.as_millis().max(1) as u64);
+                .arg(millis(policy.base))
+                .arg(millis(policy.max));
         }
         let answer: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(match answer {
             0 => Reservation::Granted,
             ms if ms > 0 => Reservation::Locked {
-                retry_after: ceil_secs(Duration::from_millis(ms as u64)),
+                retry_after: ceil_secs(Duration::from_millis(ms.unsigned_abs())),
             },
             _ => Reservation::Silent,
         })
@@ -100,12 +115,9 @@ impl LoginThrottle for RedisThrottle {
 
     async fn succeeded(&self, clear: &[String], refund: &[String]) -> AppResult<()> {
         let mut invocation = self.succeeded.prepare_invoke();
-        invocation.arg(clear.len() * 2);
-        for key in clear {
-            invocation.key(self.counter(key)).key(self.lock(key));
-        }
-        for key in refund {
-            invocation.key(self.counter(key));
+        invocation.arg(clear.len());
+        for key in clear.iter().chain(refund) {
+            invocation.key(self.key(key));
         }
         invocation
             .invoke_async::<i64>(&mut self.conn.clone())

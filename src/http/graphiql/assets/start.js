@@ -42,6 +42,24 @@
     "# }",
     "",
   ].join("\n");
+  // An operation handed over in the URL's fragment (`#query=...`, as the links in the server's
+  // mail are: a browser never sends the fragment to a server, so a token in it stays out of
+  // every server's log). It opens alone, in a tab kept in memory only (not in the browser's
+  // storage), and the fragment leaves the address bar and the history at once.
+  var handed = null;
+  var match = /^#query=([^&]*)/.exec(window.location.hash);
+  if (match) {
+    try {
+      handed = decodeURIComponent(match[1]);
+    } catch (e) {
+      handed = null;
+    }
+    window.history.replaceState(
+      null,
+      "",
+      window.location.pathname + window.location.search,
+    );
+  }
   // Subscriptions go over a WebSocket to the same endpoint (graphql-transport-ws); the
   // Headers pane's contents become the connection's `connection_init` payload.
   var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
@@ -49,11 +67,39 @@
     url: endpoint,
     subscriptionUrl: scheme + window.location.host + endpoint,
   });
-  ReactDOM.createRoot(root).render(
-    React.createElement(GraphiQL, {
-      fetcher: fetcher,
-      defaultQuery: firstTab,
-      defaultEditorToolsVisibility: "headers",
-    }),
-  );
+  var props = {
+    fetcher: fetcher,
+    defaultQuery: firstTab,
+    defaultEditorToolsVisibility: "headers",
+  };
+  if (handed !== null) {
+    props.query = handed;
+    props.storage = memoryStorage();
+  }
+  ReactDOM.createRoot(root).render(React.createElement(GraphiQL, props));
+
+  // The Storage interface, in memory: gone with the tab.
+  function memoryStorage() {
+    var items = {};
+    return {
+      getItem: function (key) {
+        return Object.prototype.hasOwnProperty.call(items, key) ? items[key] : null;
+      },
+      setItem: function (key, value) {
+        items[key] = String(value);
+      },
+      removeItem: function (key) {
+        delete items[key];
+      },
+      clear: function () {
+        items = {};
+      },
+      key: function (i) {
+        return Object.keys(items)[i] || null;
+      },
+      get length() {
+        return Object.keys(items).length;
+      },
+    };
+  }
 })();

@@ -1,0 +1,169 @@
+//! The worker that empties the outbox: two lanes, one per [`Class`], so that mail a mailbox's
+//! owner asks for never waits behind mail that anybody can cause, and a pruner.
+//!
+//! A lane claims the next due mail of its class, hands it to the [`Sender`] and marks it sent.
+//! A mail refused for good is given up; one deferred by the server is tried again with a
+//! doubling pause (1 s up to 10 minutes). When the server cannot be reached, the lane stops
+//! sending and asks it every few seconds whether it answers again (a NOOP on a new
+//! connection); the moment it does, every mail that waits out a back-off is due again, so the
+//! mail held up by an outage goes out within seconds of its end, and after a restart too (a
+//! lane that starts with backed-off mail asks first).
+//!
+//! A mail is sent once unless the process dies between the SMTP server's answer and the mark;
+//! then the claim lapses and it is sent again, with the same `Message-ID` (its outbox id),
+//! which mail systems use to drop the copy.
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use sea_orm::DatabaseConnection;
+
+use super::{Class, Outbox, SendFailure, Sender};
+use crate::{
+    db,
+    error::AppResult,
+    tasks::BackgroundTask,
+    time::{self, Clock},
+};
+
+/// How often a lane with nothing to send looks again (mail written by other instances).
+const POLL: Duration = Duration::from_millis(500);
+/// How often a lane asks a server it could not reach whether it answers again.
+const PROBE: Duration = Duration::from_secs(2);
+const CLAIM: Duration = Duration::from_secs(60);
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(600);
+/// How often sent mail past the window is deleted.
+const PRUNE: Duration = Duration::from_secs(60);
+/// Mail still unsent after this long is dropped: whatever it announced has expired.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// What a lane needs.
+#[derive(Clone)]
+struct Lane {
+    db: DatabaseConnection,
+    sender: Sender,
+    clock: Clock,
+    outbox: Outbox,
+}
+
+/// The worker of this instance: a lane per class and the pruner, stopped when dropped.
+pub fn spawn_worker(
+    db: DatabaseConnection,
+    sender: Sender,
+    clock: Clock,
+    outbox: Outbox,
+    window: Duration,
+) -> BackgroundTask {
+    let lane = Lane {
+        db,
+        sender,
+        clock,
+        outbox,
+    };
+    BackgroundTask::spawn(async move {
+        tokio::join!(
+            lane.clone().run(Class::Owner),
+            lane.clone().run(Class::Bulk),
+            lane.prune(window),
+        );
+    })
+}
+
+impl Lane {
+    async fn run(self, class: Class) {
+        let mut down = self.backed_off().await;
+        loop {
+            if down {
+                down = !self.server_back().await;
+                continue;
+            }
+            match self.next(class).await {
+                Ok(Some(mail)) => down = self.deliver(mail).await,
+                Ok(None) => self.idle(class).await,
+                Err(error) => {
+                    tracing::warn!(error = ?error, "the mail outbox could not be read");
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+        }
+    }
+
+    /// Whether mail waits out a back-off (at start: the server was down before a restart).
+    async fn backed_off(&self) -> bool {
+        db::outbox::backed_off(&self.db, self.clock.now())
+            .await
+            .unwrap_or(false)
+    }
+
+    /// After a pause, whether the server answers again; if so, brings the waiting mail forward.
+    async fn server_back(&self) -> bool {
+        if !self.sender.reachable().await {
+            tokio::time::sleep(PROBE).await;
+            return false;
+        }
+        match db::outbox::bring_forward(&self.db, self.clock.now()).await {
+            Ok(n) if n > 0 => tracing::info!(mails = n, "the mail server answers again"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = ?error, "the mail outbox could not be read"),
+        }
+        true
+    }
+
+    async fn next(&self, class: Class) -> AppResult<Option<db::outbox::Model>> {
+        let now = self.clock.now();
+        let until = now + TimeDelta::from_std(CLAIM).unwrap_or_default();
+        db::outbox::claim_next(&self.db, class.priority(), now, until).await
+    }
+
+    /// Waits for mail of `class`: woken by this instance's writes, or after [`POLL`].
+    async fn idle(&self, class: Class) {
+        let woken = self.outbox.lane(class).notified();
+        let _ = tokio::time::timeout(POLL, woken).await;
+    }
+
+    /// Sends `mail` and records the outcome; true when the server could not be reached.
+    async fn deliver(&self, mail: db::outbox::Model) -> bool {
+        let outcome = self.sender.send(&mail).await;
+        let now = self.clock.now();
+        let recorded = match &outcome {
+            Ok(()) => db::outbox::mark_sent(&self.db, mail.id, now).await,
+            Err(SendFailure::Refused(reason)) => {
+                tracing::warn!(%reason, "a mail was refused for good and given up");
+                db::outbox::give_up(&self.db, mail.id, now, reason).await
+            }
+            Err(failure) => {
+                let pause = RETRY_FIRST
+                    .saturating_mul(2u32.saturating_pow(mail.attempts.clamp(0, 20) as u32))
+                    .min(RETRY_MAX);
+                let next = now + TimeDelta::from_std(pause).unwrap_or_default();
+                let reason = failure.reason();
+                tracing::warn!(%reason, attempts = mail.attempts + 1, retry_in = ?pause, "a mail was not sent");
+                db::outbox::retry_at(&self.db, mail.id, next, reason).await
+            }
+        };
+        if let Err(error) = recorded {
+            tracing::warn!(error = ?error, "a mail's outcome could not be recorded");
+        }
+        matches!(outcome, Err(SendFailure::Unreachable(_)))
+    }
+
+    /// Every [`PRUNE`]: deletes sent and given-up mail past the window, and unsent mail past
+    /// [`GIVE_UP_AFTER`].
+    async fn prune(self, window: Duration) {
+        let mut ticks = tokio::time::interval(PRUNE);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let now = self.clock.now();
+            let (done, stale) = (time::before(now, window), time::before(now, GIVE_UP_AFTER));
+            match db::outbox::prune(&self.db, done, stale).await {
+                Ok(0) => {}
+                Ok(dropped) => {
+                    tracing::warn!(mails = dropped, "unsent mail older than a day was dropped")
+                }
+                Err(error) => tracing::warn!(error = ?error, "the mail outbox could not be pruned"),
+            }
+        }
+    }
+}
