@@ -32,9 +32,15 @@ pub enum AppError {
     EmailNotVerified,
     Forbidden(String),
     NotFound(String),
-    /// Too many failed attempts: try again after this many seconds.
+    /// Too many attempts: try again after this many seconds.
     TooManyRequests {
         retry_after: u64,
+    },
+    /// The account or the client address holds as many long-lived connections as it may.
+    TooManyConnections(String),
+    /// A subscription fell this many events behind the event bus and was ended.
+    SlowConsumer {
+        missed: u64,
     },
     /// A dependency (database, Redis) is down or unreachable.
     Unavailable(Source),
@@ -69,6 +75,8 @@ impl AppError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::TooManyRequests { .. } => "TOO_MANY_REQUESTS",
+            Self::TooManyConnections(_) => "TOO_MANY_CONNECTIONS",
+            Self::SlowConsumer { .. } => "SLOW_CONSUMER",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -78,7 +86,10 @@ impl AppError {
     pub fn message(&self) -> String {
         match self {
             Self::BadUserInput { message, .. } => message.clone(),
-            Self::Unauthenticated(m) | Self::Forbidden(m) | Self::NotFound(m) => m.clone(),
+            Self::Unauthenticated(m)
+            | Self::Forbidden(m)
+            | Self::NotFound(m)
+            | Self::TooManyConnections(m) => m.clone(),
             Self::TokenExpired => "The token has expired: refresh it or log in again.".into(),
             Self::TokenRevoked => "The token has been revoked: log in again.".into(),
             Self::TokenReused => {
@@ -93,12 +104,35 @@ impl AppError {
                     .into()
             }
             Self::TooManyRequests { retry_after } => format!(
-                "Too many failed attempts: try again in {retry_after} seconds."
+                "Too many attempts: try again in {retry_after} seconds."
+            ),
+            Self::SlowConsumer { missed } => format!(
+                "This subscription fell {missed} events behind and was ended: read faster, or \
+                 subscribe again."
             ),
             Self::Unavailable(_) => "A service the server depends on is unavailable.".into(),
             Self::Internal(_) => "Internal server error.".into(),
         }
     }
+
+    /// Every code an `AppError` can carry (kept beside the enum; tests/error_codes.rs holds the
+    /// README's table to this list and to [`Refusal::ALL`]).
+    pub const CODES: [&'static str; 14] = [
+        "BAD_USER_INPUT",
+        "UNAUTHENTICATED",
+        "TOKEN_EXPIRED",
+        "TOKEN_REVOKED",
+        "TOKEN_REUSED",
+        "FRESH_TOKEN_REQUIRED",
+        "EMAIL_NOT_VERIFIED",
+        "FORBIDDEN",
+        "NOT_FOUND",
+        "TOO_MANY_REQUESTS",
+        "TOO_MANY_CONNECTIONS",
+        "SLOW_CONSUMER",
+        "SERVICE_UNAVAILABLE",
+        "INTERNAL_SERVER_ERROR",
+    ];
 
     /// The GraphQL error for this failure; internal ones are logged here with their id.
     pub fn to_graphql(&self) -> async_graphql::Error {
@@ -177,9 +211,36 @@ pub enum Refusal {
     IntrospectionDisabled,
     ValidationFailed,
     BadUserInput,
+    /// A browser page of another origin opened a WebSocket (`Origin` not allowed).
+    ForbiddenOrigin,
+    /// The client address holds as many long-lived connections as it may.
+    TooManyConnections,
 }
 
 impl Refusal {
+    /// Every refusal (tests/error_codes.rs holds the README's table to their codes).
+    pub const ALL: [Refusal; 19] = [
+        Self::BadRequest,
+        Self::UnsupportedMediaType,
+        Self::MethodNotAllowed,
+        Self::PayloadTooLarge,
+        Self::NotAcceptable,
+        Self::RequestTimeout,
+        Self::ServerBusy,
+        Self::TooManyRequests,
+        Self::InternalServerError,
+        Self::QueryTooLarge,
+        Self::TooManyAliases,
+        Self::TooManyRootFields,
+        Self::QueryTooDeep,
+        Self::QueryTooComplex,
+        Self::IntrospectionDisabled,
+        Self::ValidationFailed,
+        Self::BadUserInput,
+        Self::ForbiddenOrigin,
+        Self::TooManyConnections,
+    ];
+
     pub fn code(self) -> &'static str {
         match self {
             Self::BadRequest => "BAD_REQUEST",
@@ -199,6 +260,8 @@ impl Refusal {
             Self::IntrospectionDisabled => "INTROSPECTION_DISABLED",
             Self::ValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::BadUserInput => "BAD_USER_INPUT",
+            Self::ForbiddenOrigin => "FORBIDDEN",
+            Self::TooManyConnections => "TOO_MANY_CONNECTIONS",
         }
     }
 }
@@ -259,4 +322,57 @@ impl RequestError {
 fn correlation_id() -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     id[..12].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of each variant: the match below names every variant without a wildcard, so a new
+    /// one does not compile until it is listed here, and then its code must be in `CODES`.
+    fn one_of_each() -> Vec<AppError> {
+        let source: Source = Arc::new(std::io::Error::other("x"));
+        vec![
+            AppError::input("f", "m"),
+            AppError::Unauthenticated("m".into()),
+            AppError::TokenExpired,
+            AppError::TokenRevoked,
+            AppError::TokenReused,
+            AppError::FreshTokenRequired,
+            AppError::EmailNotVerified,
+            AppError::Forbidden("m".into()),
+            AppError::NotFound("m".into()),
+            AppError::TooManyRequests { retry_after: 1 },
+            AppError::TooManyConnections("m".into()),
+            AppError::SlowConsumer { missed: 1 },
+            AppError::Unavailable(source.clone()),
+            AppError::Internal(source),
+        ]
+    }
+
+    #[test]
+    fn every_error_has_its_code_listed_once() {
+        let errors = one_of_each();
+        for error in &errors {
+            match error {
+                AppError::BadUserInput { .. }
+                | AppError::Unauthenticated(_)
+                | AppError::TokenExpired
+                | AppError::TokenRevoked
+                | AppError::TokenReused
+                | AppError::FreshTokenRequired
+                | AppError::EmailNotVerified
+                | AppError::Forbidden(_)
+                | AppError::NotFound(_)
+                | AppError::TooManyRequests { .. }
+                | AppError::TooManyConnections(_)
+                | AppError::SlowConsumer { .. }
+                | AppError::Unavailable(_)
+                | AppError::Internal(_) => {}
+            }
+            assert!(AppError::CODES.contains(&error.code()), "{}", error.code());
+        }
+        let codes: std::collections::HashSet<_> = errors.iter().map(AppError::code).collect();
+        assert_eq!(codes.len(), AppError::CODES.len());
+    }
 }

@@ -24,11 +24,11 @@ use crate::{
     db,
     events::Events,
     graphql::{
+        admission::{self, Admission},
         execute::Pipeline,
-        live::Connections,
         schema::{Limits, build_schemas},
     },
-    http::{self, graphql::GraphQlState, ws::WsConfig},
+    http::{self, graphql::GraphQlState, origin::Origins, ws::WsConfig},
     mail,
     state::AppState,
     tasks::BackgroundTask,
@@ -293,26 +293,32 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
     let denylist = Arc::clone(&state.tokens.denylist);
     let limits = Limits::from_config(&config);
     let db = state.db.clone();
-    let ws = WsConfig {
-        tokens: state.tokens.clone(),
-        connections: Connections::new(
-            config.max_connections_per_user,
-            config.max_connections_per_address,
-        ),
-        init_timeout: config.ws_init_timeout,
-        keepalive: config.ws_keepalive,
-        max_subscriptions: config.max_subscriptions_per_connection,
-        revocation_check: config.revocation_check_interval,
-        max_message_bytes: config.max_body_bytes,
-    };
+    let admission = Admission::new(
+        state.tokens.clone(),
+        &admission::Limits {
+            concurrent: config.max_concurrent_requests,
+            timeout: config.request_timeout,
+            connections_per_user: config.max_connections_per_user,
+            connections_per_address: config.max_connections_per_address,
+            revocation_check: config.revocation_check_interval,
+        },
+    );
     let pipeline = Pipeline {
         schemas: build_schemas(state, &limits),
         limits: limits.query,
         db,
+        admission,
     };
     let gql = GraphQlState {
         pipeline,
-        ws: Some(ws),
+        ws: WsConfig {
+            init_timeout: config.ws_init_timeout,
+            keepalive: config.ws_keepalive,
+            max_subscriptions: config.max_subscriptions_per_connection,
+            max_message_bytes: config.max_body_bytes,
+        },
+        sse_keepalive: config.ws_keepalive,
+        origins: Origins::new(&config.cors_allowed_origins, &config.public_url()),
         graphiql: config.introspection(),
         max_batch: config.max_batch,
         trust_forwarded_for: config.trust_forwarded_for,

@@ -1,8 +1,9 @@
 //! The one request pipeline: a transport-neutral GraphQL request and its [`RequestContext`] in,
 //! a response out. Every transport calls it, so every limit, the auth context and the shape
-//! of errors apply whatever the wire: the checks before validation (`limits.rs`), the document
-//! cache, choosing the executing or the fast-validating schema, replaying a refusal on the
-//! explaining schema, and giving every request error a code.
+//! of errors apply whatever the wire: admission (the concurrency and time limits,
+//! `admission.rs`), the checks before validation (`limits.rs`), the document cache, choosing
+//! the executing or the fast-validating schema, replaying a refusal on the explaining schema,
+//! and giving every request error a code.
 //!
 //! What stays with a transport: reading its wire format into a [`Request`] and a
 //! [`RequestContext`], and writing the [`Outcome`] back (for HTTP: the status code, and a
@@ -17,6 +18,7 @@ use async_graphql::{
 use futures_util::{StreamExt, stream::BoxStream};
 
 use super::{
+    admission::Admission,
     doc_cache::{Cached, validation_key},
     limits::QueryLimits,
     loaders::RequestLoader,
@@ -39,6 +41,8 @@ pub struct Pipeline {
     pub limits: QueryLimits,
     /// For each request's batching loader.
     pub db: sea_orm::DatabaseConnection,
+    /// Whether an operation or a connection may run.
+    pub admission: Admission,
 }
 
 /// A request whose checks before validation are done: its document, or why it was refused.
@@ -49,10 +53,23 @@ pub struct Prepared {
 
 /// What running a request gave.
 pub struct Outcome {
-    /// False for a request refused before execution (parse, limits, validation, variables):
-    /// then `response` has no data and every error has a code.
+    /// False for a request refused before execution (admission, parse, limits, validation,
+    /// variables): then `response` has no data and every error has a code.
     pub executed: bool,
     pub response: Response,
+    /// Set when admission refused the request (SERVER_BUSY, REQUEST_TIMEOUT): a transport with
+    /// statuses answers it as the refusal it is (503, 408).
+    pub refused: Option<RequestError>,
+}
+
+impl Outcome {
+    fn refused(error: RequestError) -> Self {
+        Self {
+            executed: false,
+            response: Response::from_errors(vec![error.to_server_error()]),
+            refused: Some(error),
+        }
+    }
 }
 
 impl Prepared {
@@ -91,7 +108,16 @@ impl Pipeline {
         self.run_prepared(self.prepare(request), context).await
     }
 
+    /// Runs a query or a mutation under admission (the concurrency and time limits).
     pub async fn run_prepared(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
+        let admitted = self
+            .admission
+            .run(self.run_checked(prepared, context))
+            .await;
+        admitted.unwrap_or_else(Outcome::refused)
+    }
+
+    async fn run_checked(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
         let response = match prepared.checked {
             Ok((document, cached)) => {
                 self.execute(prepared.request, document, cached, context)
@@ -104,26 +130,33 @@ impl Pipeline {
             true => response,
             false => request_errors(response),
         };
-        Outcome { executed, response }
+        Outcome {
+            executed,
+            response,
+            refused: None,
+        }
     }
 
-    /// Runs a request of any kind as a stream of outcomes: one for a query or a mutation, one
-    /// per event for a subscription, and a single refused one for a request refused before
-    /// execution (after which the stream ends). For transports that keep a connection open.
+    /// Runs a request of any kind as a stream of outcomes, for transports that keep a
+    /// connection open: one per event for a subscription (bounded by its connection, not by
+    /// the time limit), and a single one for anything else (a query or a mutation under
+    /// admission, as over HTTP, or a request refused before execution).
     pub fn stream(
         &self,
         prepared: Prepared,
         context: &RequestContext,
     ) -> BoxStream<'static, Outcome> {
-        let (document, _) = match prepared.checked {
-            Ok(checked) => checked,
-            Err(error) => {
-                let response = request_errors(Response::from_errors(vec![error]));
-                let refused = Outcome {
-                    executed: false,
-                    response,
+        let subscribes = prepared.subscribes();
+        let document = match prepared.checked {
+            Ok((document, _)) if subscribes => document,
+            checked => {
+                let prepared = Prepared {
+                    request: prepared.request,
+                    checked,
                 };
-                return futures_util::stream::once(async move { refused }).boxed();
+                let (pipeline, context) = (self.clone(), context.clone());
+                let outcome = async move { pipeline.run_prepared(prepared, &context).await };
+                return futures_util::stream::once(outcome).boxed();
             }
         };
         let mut explain = Some((
@@ -149,7 +182,11 @@ impl Pipeline {
                         }
                         (false, None) => request_errors(response),
                     };
-                    Outcome { executed, response }
+                    Outcome {
+                        executed,
+                        response,
+                        refused: None,
+                    }
                 }
             })
             .boxed()

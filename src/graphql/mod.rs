@@ -4,12 +4,12 @@
 //! `limits`, `nesting` and `shape`), `loaders` batch lookups. Resolvers are thin: they read
 //! the context, call the domain functions and map their types.
 
+pub mod admission;
 pub mod auth;
 pub mod connection;
 pub mod doc_cache;
 pub mod execute;
 pub mod limits;
-pub mod live;
 pub mod loaders;
 pub mod nesting;
 pub mod recipe;

@@ -132,13 +132,7 @@ fn follow(
 }
 
 fn slow_consumer(missed: u64) -> async_graphql::Error {
-    let mut error = async_graphql::Error::new(format!(
-        "This subscription fell {missed} events behind and was ended: read faster, or subscribe again."
-    ));
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", "SLOW_CONSUMER");
-    error.extensions = Some(extensions);
-    error
+    AppError::SlowConsumer { missed }.into()
 }
 
 /// The recipe `announced` names if `viewer` may see it after the change, from the snapshot
@@ -170,17 +164,17 @@ async fn change_event(
     })
 }
 
-/// Passes `events` on until one says the recipe is gone from view (or an error), then ends.
+/// Passes `events` on until one says the recipe is gone from view (or an error), then ends at
+/// once: the subscription completes with that event and gives its place back, rather than
+/// waiting for an event that will never come.
 fn until_gone(
     events: impl Stream<Item = Result<RecipeChangeEvent>>,
 ) -> impl Stream<Item = Result<RecipeChangeEvent>> {
-    events
-        .scan(false, |ended, event| {
-            if *ended {
-                return std::future::ready(None);
-            }
-            *ended = event.as_ref().map_or(true, |e| e.recipe.is_none());
-            std::future::ready(Some(event))
-        })
-        .fuse()
+    let events = Box::pin(events);
+    stream::unfold(Some(events), |events| async move {
+        let mut events = events?;
+        let event = events.next().await?;
+        let last = event.as_ref().map_or(true, |e| e.recipe.is_none());
+        Some((event, (!last).then_some(events)))
+    })
 }

@@ -32,6 +32,7 @@ use serde_json::Value;
 use super::{
     graphiql,
     media::{APPLICATION_JSON, MediaType, accepts, negotiate},
+    origin::Origins,
     problem, sse,
     ws::{self, WsConfig},
 };
@@ -44,8 +45,12 @@ use crate::{
 #[derive(Clone)]
 pub struct GraphQlState {
     pub pipeline: Pipeline,
-    /// Subscriptions over WebSocket on `GET /graphql` (none: upgrades are refused).
-    pub ws: Option<WsConfig>,
+    /// The WebSocket transport's wire settings (`GET /graphql` with an upgrade).
+    pub ws: WsConfig,
+    /// How often an idle event stream (SSE) is sent a comment, to keep proxies from closing it.
+    pub sse_keepalive: std::time::Duration,
+    /// The browser origins that may open a WebSocket.
+    pub origins: Origins,
     /// Serve GraphiQL to browsers on `GET /graphql`.
     pub graphiql: bool,
     /// Most operations in one batched (JSON array) request; 0 turns batching off.
@@ -142,8 +147,8 @@ pub async fn post(
         return problem(media, &error);
     };
     let single = |request: Request| async {
-        if let (true, Some(live)) = (event_stream, &gql.ws) {
-            return sse::respond(&gql.pipeline, live, request, context.clone()).await;
+        if event_stream {
+            return sse::respond(&gql, request, context.clone()).await;
         }
         let prepared = gql.pipeline.prepare(request);
         if prepared.subscribes() {
@@ -219,8 +224,12 @@ fn get_request(params: GetParams) -> Result<Request, String> {
     Ok(request)
 }
 
-/// A request refused before execution is a 400 under `application/graphql-response+json`.
+/// A request refused before execution is a 400 under `application/graphql-response+json`; one
+/// refused by admission is the refusal it is (503 SERVER_BUSY, 408 REQUEST_TIMEOUT).
 fn respond(media: MediaType, outcome: Outcome) -> Response {
+    if let Some(refusal) = &outcome.refused {
+        return problem(media, refusal);
+    }
     let status = match (media, outcome.executed) {
         (MediaType::GraphQlResponse, false) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
@@ -247,7 +256,7 @@ fn encode(outcome: Outcome) -> Vec<u8> {
 }
 
 /// The caller as HTTP shows them: the `Authorization` header and the client's address.
-fn request_context(
+pub(super) fn request_context(
     gql: &GraphQlState,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: &HeaderMap,
@@ -260,13 +269,13 @@ fn request_context(
 }
 
 /// The `User-Agent` header, cut short; none unless it is text.
-pub(super) fn user_agent(headers: &HeaderMap) -> Option<String> {
+fn user_agent(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(axum::http::header::USER_AGENT)?.to_str().ok()?;
     UserAgent::from_header(value)
 }
 
 /// The peer address, or the last `X-Forwarded-For` hop when the proxy in front is trusted.
-pub(super) fn client_addr(
+fn client_addr(
     gql: &GraphQlState,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: &HeaderMap,
@@ -280,7 +289,7 @@ pub(super) fn client_addr(
 }
 
 /// The `Authorization` header; a value that is not visible ASCII reads as a malformed one.
-pub(super) fn authorization(headers: &HeaderMap) -> Option<String> {
+fn authorization(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("\u{0}").to_owned())

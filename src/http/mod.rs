@@ -1,11 +1,15 @@
-//! The HTTP transport: GraphQL over HTTP (`graphql`), content negotiation (`media`), GraphiQL
-//! (`graphiql`), and the layers around every route: body limit, CORS, timeout and concurrency
-//! cap (with coded JSON errors), panic isolation, request tracing with secrets redacted.
-//! [`problem`] is the one place a refused request becomes an HTTP response.
+//! The HTTP transports: GraphQL over HTTP (`graphql`), over WebSocket (`ws`) and over
+//! Server-Sent Events (`sse`), content negotiation (`media`), which pages may open a socket
+//! (`origin`), GraphiQL (`graphiql`), and the layers around every route: body limit, CORS, a
+//! timeout on the whole exchange (with a coded JSON error), panic isolation, request tracing
+//! with secrets redacted. The limits on operations themselves (concurrency, time) are the
+//! pipeline's admission, which every transport meets. [`problem`] is the one place a refused
+//! request becomes an HTTP response.
 
 pub mod graphiql;
 pub mod graphql;
 pub mod media;
+pub mod origin;
 pub mod sse;
 pub mod ws;
 
@@ -19,9 +23,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::json;
-// Global: `Router::layer` wraps each method's handler separately, and a per-layer limit
-// would give GET and POST a semaphore each.
-use tower::{BoxError, ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
+use tower::{BoxError, ServiceBuilder};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::CorsLayer,
@@ -46,13 +48,11 @@ pub fn with_layers(router: Router, config: &Config) -> Result<Router, InvalidOri
     Ok(router
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(cors(config)?)
+        // The whole exchange (reading a slow body included) within REQUEST_TIMEOUT; the
+        // operation itself is timed by the pipeline's admission.
         .layer(
             ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(overloaded_or_timed_out))
-                .load_shed()
-                .layer(GlobalConcurrencyLimitLayer::new(
-                    config.max_concurrent_requests,
-                ))
+                .layer(HandleErrorLayer::new(timed_out))
                 .timeout(config.request_timeout),
         )
         .layer(CatchPanicLayer::custom(panic_response))
@@ -96,7 +96,8 @@ pub fn problem(media: MediaType, error: &RequestError) -> Response {
         Refusal::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
         Refusal::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         Refusal::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
-        Refusal::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::TooManyRequests | Refusal::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::ForbiddenOrigin => StatusCode::FORBIDDEN,
         Refusal::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     };
@@ -113,17 +114,12 @@ pub fn problem(media: MediaType, error: &RequestError) -> Response {
     response
 }
 
-/// A request over the time limit, or beyond the concurrency cap, gets a coded JSON error.
-async fn overloaded_or_timed_out(err: BoxError) -> Response {
+/// A request over the time limit gets a coded JSON error.
+async fn timed_out(err: BoxError) -> Response {
     let error = if err.is::<tower::timeout::error::Elapsed>() {
         RequestError::new(
             Refusal::RequestTimeout,
             "The request took too long and was stopped.",
-        )
-    } else if err.is::<tower::load_shed::error::Overloaded>() {
-        RequestError::new(
-            Refusal::ServerBusy,
-            "The server is handling too many requests: retry shortly.",
         )
     } else {
         RequestError::internal(&format!("middleware failure: {err}"))

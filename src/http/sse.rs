@@ -2,10 +2,12 @@
 //! for clients without WebSockets: `POST /graphql` with `Accept: text/event-stream` answers a
 //! stream of `next` events (one per result) and a last `complete`.
 //!
-//! The same pipeline as every transport, the same limits on connections as WebSocket
-//! (`graphql::live`), and the same credentials that lapse: an authenticated stream ends at the
-//! token's `exp`, or within `REVOCATION_CHECK_INTERVAL` of its revocation, with a last `next`
-//! carrying the error's code (TOKEN_EXPIRED, TOKEN_REVOKED), then `complete`.
+//! Only the wire lives here. The pipeline's admission decides, as for a WebSocket: a place
+//! for the address (429 TOO_MANY_CONNECTIONS beyond it), the credentials of the
+//! `Authorization` header (a bad token ends the stream at once with a `next` carrying its code,
+//! as a WebSocket's 4403 carries it; never an anonymous stream), a place for the user, and the
+//! credentials' end: the stream ends at the token's `exp` or at its revocation with a last
+//! `next` carrying the code (TOKEN_EXPIRED, TOKEN_REVOKED), then `complete`.
 
 use std::convert::Infallible;
 
@@ -17,14 +19,10 @@ use axum::response::{
 use futures_util::{StreamExt, stream};
 use serde_json::json;
 
-use super::{media::MediaType, problem, ws::WsConfig};
+use super::{graphql::GraphQlState, media::MediaType, problem};
 use crate::{
-    auth::guard::Auth,
-    error::{Refusal, RequestError},
-    graphql::{
-        execute::{Outcome, Pipeline},
-        live::{Lapse, lapse},
-    },
+    error::{AppError, Refusal, RequestError},
+    graphql::execute::Outcome,
     request::RequestContext,
 };
 
@@ -32,85 +30,82 @@ use crate::{
 enum Step {
     Outcome(Box<Outcome>),
     Finished,
-    Lapsed(Lapse),
+    Ended(AppError),
 }
 
 /// Runs `request` as an event stream.
-pub async fn respond(
-    pipeline: &Pipeline,
-    live: &WsConfig,
-    request: Request,
-    context: RequestContext,
-) -> Response {
-    let mut slot = match live.connections.admit_address(context.client) {
+pub async fn respond(gql: &GraphQlState, request: Request, context: RequestContext) -> Response {
+    let admission = &gql.pipeline.admission;
+    let mut slot = match admission.connect(context.client) {
         Ok(slot) => slot,
-        Err(too_many) => {
-            let error = RequestError::new(Refusal::TooManyRequests, too_many.message());
+        Err(error) => {
+            let error = RequestError::new(Refusal::TooManyConnections, error.message());
             return problem(MediaType::Json, &error);
         }
     };
-    let auth = Auth::new(context.authorization.clone());
-    let principal = auth.principal(&live.tokens).await.ok().flatten().cloned();
-    if let Some(principal) = &principal
-        && let Err(too_many) = live.connections.admit_user(&mut slot, principal.user_id)
-    {
-        let error = RequestError::new(Refusal::TooManyRequests, too_many.message());
-        return problem(MediaType::Json, &error);
-    }
-    let outcomes = pipeline
-        .stream(pipeline.prepare(request), &context)
+    let authorization = context.authorization.clone();
+    let principal = match admission.authenticate(&mut slot, authorization).await {
+        Ok(principal) => principal,
+        Err(AppError::TooManyConnections(message)) => {
+            let error = RequestError::new(Refusal::TooManyConnections, message);
+            return problem(MediaType::Json, &error);
+        }
+        Err(error) => return events(stream::iter([Step::Ended(error)]), slot, gql),
+    };
+    let outcomes = (gql.pipeline)
+        .stream(gql.pipeline.prepare(request), &context)
         .map(|outcome| Step::Outcome(Box::new(outcome)))
         .chain(stream::once(async { Step::Finished }));
-    let (tokens, every) = (live.tokens.clone(), live.revocation_check);
-    let lapsed = stream::once(async move {
-        match principal {
-            Some(principal) => Step::Lapsed(lapse(&principal, &tokens, every).await),
-            None => std::future::pending().await,
-        }
-    });
-    let merged = Box::pin(stream::select(outcomes, lapsed));
-    // Up to the operation's end, or up to and with the credentials' end.
-    let events = stream::unfold((merged, false), |(mut merged, over)| async move {
+    let admission = admission.clone();
+    let lapsed =
+        stream::once(async move { Step::Ended(admission.lapse(principal.as_ref()).await) });
+    events(stream::select(outcomes, lapsed), slot, gql)
+}
+
+/// The response: each step as an event, up to the operation's end or up to and with the
+/// credentials' end, then `complete`. The connection's place is given back when the stream is
+/// dropped.
+fn events(
+    steps: impl futures_util::Stream<Item = Step> + Send + 'static,
+    slot: crate::graphql::admission::Slot,
+    gql: &GraphQlState,
+) -> Response {
+    let steps = Box::pin(steps);
+    let events = stream::unfold((steps, false), |(mut steps, over)| async move {
         if over {
             return None;
         }
-        match merged.next().await? {
+        match steps.next().await? {
             Step::Finished => None,
             step => {
-                let over = matches!(step, Step::Lapsed(_));
-                Some((next_event(step), (merged, over)))
+                let over = matches!(step, Step::Ended(_));
+                Some((next_event(step), (steps, over)))
             }
         }
     })
     .chain(stream::once(async {
         Event::default().event("complete").data("")
     }))
-    // The connection's place is given back when the stream is dropped.
     .map(move |event| {
         let _held = &slot;
         Ok::<_, Infallible>(event)
     });
-    let keepalive = KeepAlive::new().interval(live.keepalive);
+    let keepalive = KeepAlive::new().interval(gql.sse_keepalive);
     Sse::new(events).keep_alive(keepalive).into_response()
 }
 
 fn next_event(step: Step) -> Event {
     let data = match step {
-        Step::Outcome(outcome) => {
-            let text = serde_json::to_string(&outcome.response);
-            return Event::default()
-                .event("next")
-                .data(text.unwrap_or_else(|_| "null".into()));
-        }
-        Step::Finished => serde_json::Value::Null,
-        Step::Lapsed(lapse) => {
-            let message = match lapse {
-                Lapse::TokenExpired => "The token has expired: refresh it and subscribe again.",
-                Lapse::TokenRevoked => "The token has been revoked: log in again.",
-                Lapse::Unavailable => "A service the server depends on is unavailable.",
-            };
-            json!({ "errors": [{ "message": message, "extensions": { "code": lapse.code() } }] })
+        Step::Outcome(outcome) => serde_json::to_string(&outcome.response),
+        Step::Finished => Ok("null".to_owned()),
+        Step::Ended(error) => {
+            let error = error.to_graphql();
+            let body = json!({ "errors": [{ "message": error.message,
+                                            "extensions": error.extensions }] });
+            serde_json::to_string(&body)
         }
     };
-    Event::default().event("next").data(data.to_string())
+    Event::default()
+        .event("next")
+        .data(data.unwrap_or_else(|_| "null".into()))
 }

@@ -1,24 +1,31 @@
 //! GraphQL over WebSocket, the `graphql-transport-ws` protocol (the `graphql-ws` library's), on
-//! `GET /graphql` with an upgrade. Only the wire lives here: every operation runs through the
-//! request pipeline (`graphql::execute`), so subscriptions meet every limit a POST meets.
+//! `GET /graphql` with an upgrade. Only the wire lives here: whether the connection and each
+//! operation may run is decided by the pipeline's admission (`graphql::admission`), and every
+//! operation runs through the request pipeline (`graphql::execute`), so an operation over a
+//! socket meets every limit a POST meets: the checks, the concurrency cap and the time limit
+//! (a refused operation gets an `error` for its id; the socket stays open).
 //!
 //! The protocol's close codes, exactly: 4400 a malformed message, 4401 a `subscribe` before
 //! `connection_ack`, 4403 a refused `connection_init` (the reason is our error code, such as
 //! TOKEN_EXPIRED), 4408 no `connection_init` within `WS_INIT_TIMEOUT`, 4409 a duplicate
-//! subscription id, 4429 a second `connection_init`.
+//! subscription id, 4429 a second `connection_init`; and WebSocket's own 1009 for a message
+//! over the size limit. The reasons of 4403 and 1013 are our error codes (`crate::error`); the
+//! others are the protocol's words.
+//!
+//! A browser page of another origin may not open a socket (`Origin` must be this server's or
+//! one of `CORS_ALLOWED_ORIGINS`): the browser would lend it its visitor's address.
 //!
 //! The credentials hold for the life of the connection, not once: they come in
 //! `connection_init`'s payload (`{"Authorization": "Bearer ..."}`) or the upgrade request's
 //! header, and the connection ends with 4403 and TOKEN_EXPIRED at the token's `exp`, and with
-//! TOKEN_REVOKED within `REVOCATION_CHECK_INTERVAL` of a logout, a logout of all sessions, a
-//! password change or a refresh-token reuse (`graphql::live`). A client answers 4403 by
-//! refreshing its token and reconnecting.
+//! TOKEN_REVOKED at a logout, a logout of all sessions, a password change or a refresh-token
+//! reuse. A client answers 4403 by refreshing its token and reconnecting.
 //!
 //! Bounded: subscriptions per connection, connections per user and per address, buffers of a
 //! few KiB, one outgoing message at a time (a client that reads too slowly falls behind the
 //! event bus and its subscription ends with SLOW_CONSUMER), pings every `WS_KEEPALIVE`.
 
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
 use async_graphql::Request;
 use axum::{
@@ -39,31 +46,28 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
 use super::{
-    graphql::{GraphQlState, authorization, client_addr, user_agent},
+    graphql::{GraphQlState, request_context},
     media::MediaType,
     problem,
 };
 use crate::{
-    auth::guard::{Auth, Principal, TokenCheck},
-    error::{Refusal, RequestError},
+    auth::guard::Principal,
+    error::{AppError, Refusal, RequestError},
     graphql::{
+        admission::Slot,
         execute::{Outcome, Pipeline},
-        live::{Connections, Lapse, Slot, lapse},
     },
     request::RequestContext,
 };
 
 pub const PROTOCOL: &str = "graphql-transport-ws";
 
-/// What the WebSocket transport needs besides the pipeline.
-#[derive(Clone)]
+/// The wire's own settings.
+#[derive(Clone, Debug)]
 pub struct WsConfig {
-    pub tokens: TokenCheck,
-    pub connections: Arc<Connections>,
     pub init_timeout: Duration,
     pub keepalive: Duration,
     pub max_subscriptions: usize,
-    pub revocation_check: Duration,
     pub max_message_bytes: usize,
 }
 
@@ -71,17 +75,15 @@ pub struct WsConfig {
 /// little, and one message at a time is written anyway.
 const BUFFER_BYTES: usize = 4 * 1024;
 
-/// The upgrade: refused (a coded 429) when the address holds as many connections as it may.
+/// The upgrade: refused for a page of another origin (403), and when the address holds as many
+/// connections as it may (429 TOO_MANY_CONNECTIONS).
 pub async fn upgrade(
     State(gql): State<GraphQlState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let Some(ws) = gql.ws.clone() else {
-        let error = RequestError::new(Refusal::BadRequest, "WebSocket is not served here.");
-        return problem(MediaType::Json, &error);
-    };
+    let ws = gql.ws.clone();
     let offered = upgrade
         .requested_protocols()
         .any(|p| p.as_bytes() == PROTOCOL.as_bytes());
@@ -92,15 +94,16 @@ pub async fn upgrade(
             &RequestError::new(Refusal::BadRequest, message),
         );
     }
-    let context = RequestContext {
-        authorization: authorization(&headers),
-        client: client_addr(&gql, peer, &headers),
-        user_agent: user_agent(&headers),
-    };
-    let slot = match ws.connections.admit_address(context.client) {
+    if !gql.origins.allow(&headers) {
+        let message = "A page of another origin may not open a WebSocket to this server.";
+        let error = RequestError::new(Refusal::ForbiddenOrigin, message);
+        return problem(MediaType::Json, &error);
+    }
+    let context = request_context(&gql, peer, &headers);
+    let slot = match gql.pipeline.admission.connect(context.client) {
         Ok(slot) => slot,
-        Err(too_many) => {
-            let error = RequestError::new(Refusal::TooManyRequests, too_many.message());
+        Err(error) => {
+            let error = RequestError::new(Refusal::TooManyConnections, error.message());
             return problem(MediaType::Json, &error);
         }
     };
@@ -206,9 +209,10 @@ impl Connection {
             };
             let text = match message {
                 Some(Ok(Message::Text(text))) => text,
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                Some(Ok(Message::Close(_))) | None => {
                     return Err(Close::new(1000, "Normal closure"));
                 }
+                Some(Err(error)) => return Err(read_failed(error)),
                 Some(Ok(_)) => continue, // pings, pongs and binary frames of the socket itself
             };
             match parse(&text)? {
@@ -224,8 +228,9 @@ impl Connection {
         }
     }
 
-    /// The credentials of `connection_init` (or, without them, of the upgrade request): none
-    /// makes an anonymous connection; bad ones close it with 4403 and the error's code.
+    /// The credentials of `connection_init` (or, without them, of the upgrade request), as
+    /// admission judges them: none makes an anonymous connection; bad ones close it with 4403
+    /// and the error's code (1013 when the denylist cannot be asked).
     async fn authenticate(&mut self, payload: Option<Value>) -> Result<Option<Principal>, Close> {
         let offered = payload.as_ref().and_then(|p| {
             let value = p.get("Authorization").or_else(|| p.get("authorization"))?;
@@ -234,19 +239,9 @@ impl Connection {
         if offered.is_some() {
             self.context.authorization = offered;
         }
-        let auth = Auth::new(self.context.authorization.clone());
-        let principal = match auth.principal(&self.ws.tokens).await {
-            Ok(principal) => principal.cloned(),
-            Err(error) => return Err(Close::new(4403, error.code())),
-        };
-        if let Some(principal) = &principal {
-            let user = principal.user_id;
-            if let Err(too_many) = self.ws.connections.admit_user(&mut self.slot, user) {
-                let _ = too_many;
-                return Err(Close::new(4403, "TOO_MANY_CONNECTIONS"));
-            }
-        }
-        Ok(principal)
+        let authorization = self.context.authorization.clone();
+        let admission = &self.pipeline.admission;
+        (admission.authenticate(&mut self.slot, authorization).await).map_err(|e| ended(&e))
     }
 
     /// After the acknowledgement: subscriptions, pings, and the credentials' lifetime.
@@ -258,21 +253,14 @@ impl Connection {
     ) -> Close {
         let mut running: SelectAll<Running> = SelectAll::new();
         let mut active: HashMap<String, AbortHandle> = HashMap::new();
-        let lapsed = async {
-            match &principal {
-                Some(principal) => {
-                    lapse(principal, &self.ws.tokens, self.ws.revocation_check).await
-                }
-                None => std::future::pending().await,
-            }
-        };
+        let lapsed = self.pipeline.admission.lapse(principal.as_ref());
         tokio::pin!(lapsed);
         let mut pings = tokio::time::interval(self.ws.keepalive);
         pings.reset();
         let mut heard = Instant::now();
         loop {
             let step = tokio::select! {
-                lapse = &mut lapsed => Err(lapsed_close(lapse)),
+                error = &mut lapsed => Err(ended(&error)),
                 _ = pings.tick() => {
                     if heard.elapsed() > self.ws.keepalive * 2 {
                         Err(Close::new(4504, "Keep-alive timeout"))
@@ -289,9 +277,10 @@ impl Connection {
                         Some(Ok(Message::Text(text))) => {
                             self.receive(sink, &text, &mut running, &mut active).await
                         }
-                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                        Some(Ok(Message::Close(_))) | None => {
                             Err(Close::new(1000, "Normal closure"))
                         }
+                        Some(Err(error)) => Err(read_failed(error)),
                         Some(Ok(_)) => Ok(()),
                     }
                 }
@@ -399,10 +388,30 @@ impl Connection {
     }
 }
 
-fn lapsed_close(lapse: Lapse) -> Close {
-    match lapse {
-        Lapse::Unavailable => Close::new(1013, lapse.code()),
-        _ => Close::new(4403, lapse.code()),
+/// The close for credentials refused or lapsed with `error`: 4403 and its code; 1013 (try
+/// again later) when a service was unavailable, 1011 for a failure of the server's own.
+fn ended(error: &AppError) -> Close {
+    let code = match error {
+        AppError::Unavailable(_) => 1013,
+        AppError::Internal(_) => 1011,
+        _ => 4403,
+    };
+    if let AppError::Internal(source) = error {
+        tracing::error!(error = %source, "a connection's credentials could not be checked");
+    }
+    Close::new(code, error.code())
+}
+
+/// The close after a frame could not be read: 1009 for a message over the size limit, else the
+/// connection is gone.
+fn read_failed(error: axum::Error) -> Close {
+    let too_big = error
+        .into_inner()
+        .downcast::<tungstenite::Error>()
+        .is_ok_and(|e| matches!(*e, tungstenite::Error::Capacity(_)));
+    match too_big {
+        true => Close::new(1009, "Message too big"),
+        false => Close::new(1000, "Normal closure"),
     }
 }
 
