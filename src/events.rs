@@ -14,7 +14,13 @@
 //! (and its author) is read once per instance for every subscriber, who then decides alone
 //! what it may see. One publish to 10,000 subscribers costs two queries, not 20,000.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use futures_util::StreamExt;
 use sea_orm::{
@@ -117,6 +123,8 @@ pub struct Events {
     local: broadcast::Sender<Arc<Announced>>,
     origin: Uuid,
     relay: Option<Relay>,
+    /// Whether the task that follows the relay is subscribed to it now.
+    following: Arc<AtomicBool>,
 }
 
 impl Default for Events {
@@ -126,6 +134,7 @@ impl Default for Events {
             local: broadcast::channel(CAPACITY).0,
             origin: Uuid::new_v4(),
             relay: None,
+            following: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -152,6 +161,7 @@ impl Events {
             async move {
                 let (mut sink, mut messages) = client.get_async_pubsub().await?.split();
                 sink.subscribe(&channel).await?;
+                let _following = events.following_now();
                 // A connection that died silently is noticed by its unanswered ping.
                 let mut heartbeat = tokio::time::interval(HEARTBEAT);
                 loop {
@@ -185,6 +195,7 @@ impl Events {
             async move {
                 let mut listener = PgListener::connect_with(&pool).await?;
                 listener.listen(PG_CHANNEL).await?;
+                let _following = events.following_now();
                 loop {
                     let notification = listener.recv().await?;
                     events.arrived(notification.payload());
@@ -228,6 +239,30 @@ impl Events {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Announced>> {
         self.local.subscribe()
+    }
+
+    /// Whether this instance hears the events of the others now: its relay's subscription is
+    /// up (always, without a relay: there are no others).
+    pub fn hears_other_instances(&self) -> bool {
+        self.relay.is_none() || self.following.load(Ordering::Acquire)
+    }
+
+    /// Marks the relay followed until the returned guard is dropped (its follower failed).
+    fn following_now(&self) -> impl Drop + use<> {
+        struct Following(Arc<AtomicBool>);
+        impl Drop for Following {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        self.following.store(true, Ordering::Release);
+        Following(Arc::clone(&self.following))
+    }
+
+    /// How many subscriptions of this instance follow the bus (each one's stream has started:
+    /// an event published from now on reaches it).
+    pub fn subscribers(&self) -> usize {
+        self.local.receiver_count()
     }
 
     /// An event from the relay: passed to this instance's subscribers unless it came from here.

@@ -16,7 +16,7 @@ use crate::{
         },
         guard::TokenCheck,
         jwt::Keys,
-        password::{HashThreads, PasswordHasher},
+        password::{HashGate, HashThreads, PasswordHasher},
         secret::{self, SecretSource},
         throttle::{self, Allowances, MemoryThrottle, RedisThrottle, Throttle, ThrottleStore},
     },
@@ -61,12 +61,24 @@ pub struct Server {
     /// How long a client may leave what the server wrote unread (`WRITE_TIMEOUT`).
     write_timeout: Duration,
     router: Router,
+    hash_gate: HashGate,
+    events: Events,
     _tasks: Vec<BackgroundTask>,
 }
 
 impl Server {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The gate before every password hash (for tests that pin orderings).
+    pub fn hash_gate(&self) -> HashGate {
+        self.hash_gate.clone()
+    }
+
+    /// The recipe event bus of this instance (tests wait for its subscribers).
+    pub fn events(&self) -> Events {
+        self.events.clone()
     }
 
     /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
@@ -193,7 +205,7 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
     let outbox = mail::Outbox::new(config.mail_per_mailbox, config.mail_window);
     let window = config.mail_window;
     tasks.push(mail::spawn_worker(
-        db.clone(),
+        background.clone(),
         sender,
         clock.clone(),
         outbox.clone(),
@@ -223,11 +235,14 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
     };
     tasks.push(crate::recovery::spawn_worker(recovery));
     let write_timeout = state.config.write_timeout;
+    let (hash_gate, events) = (state.hasher.gate(), state.events.clone());
     let router = app(state)?;
     Ok(Server {
         listener,
         write_timeout,
         router,
+        hash_gate,
+        events,
         _tasks: tasks,
     })
 }

@@ -184,7 +184,11 @@ async fn unknown_and_expired_tokens_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn requests_for_one_address_are_throttled() {
     let smtp = SmtpSink::start().await;
-    let app = spawn_app_with(&[&format!("--smtp-url={}", smtp.url())]).await;
+    let app = spawn_app_with(&[
+        &format!("--smtp-url={}", smtp.url()),
+        "--login-lockout-base=60s",
+    ])
+    .await;
     let mut codes = Vec::new();
     for _ in 0..8 {
         let answer = request(&app, "someone@example.com").await;

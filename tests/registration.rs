@@ -185,7 +185,8 @@ async fn only_bare_mailboxes_register_and_they_are_stored_normalized() {
 /// Registration is throttled per client address and per mailbox (a `+tag` is the same mailbox).
 #[tokio::test]
 async fn registrations_are_throttled_per_address_and_per_mailbox() {
-    let (app, _smtp) = app_with_mail(&["--register-per-address=3"]).await;
+    let (app, _smtp) =
+        app_with_mail(&["--register-per-address=3", "--login-lockout-base=60s"]).await;
     let mut codes = Vec::new();
     for i in 0..4 {
         let answer = register(&app, &format!("someone{i}"), &format!("s{i}@example.com")).await;
@@ -194,7 +195,8 @@ async fn registrations_are_throttled_per_address_and_per_mailbox() {
     assert_eq!(codes[..3], [None, None, None], "{codes:?}");
     assert_eq!(codes[3].as_deref(), Some("TOO_MANY_REQUESTS"), "{codes:?}");
 
-    let (app, _smtp) = app_with_mail(&["--register-per-mailbox=2"]).await;
+    let (app, _smtp) =
+        app_with_mail(&["--register-per-mailbox=2", "--login-lockout-base=60s"]).await;
     let tagged = [
         "victim+1@example.com",
         "VICTIM+2@example.com",

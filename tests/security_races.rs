@@ -1,16 +1,21 @@
 //! Races against throttles and credentials: what parallel requests may not win. Each test
-//! sends the racing requests at once (or staggered across the window where they overlap) and
-//! asserts the outcome that must hold however they interleave.
+//! sends the racing requests at once and asserts the outcome that must hold however they
+//! interleave; where the interesting interleaving is a narrow one, the test pins it by holding
+//! the server's password hashing (`TestApp::hold_hashing`) until the requests have reached the
+//! point it needs, instead of hoping the timing falls that way.
 
 mod common;
 
-use std::{future::Future, time::Duration};
-
-use tokio::time::Instant;
+use std::{
+    future::Future,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
 
 use common::{PASSWORD, TestApp, TestUser, error_code, spawn_app_with};
 use futures::future::join_all;
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 
 fn logged_in(body: &Value) -> Option<String> {
     body["data"]["login"]["accessToken"]
@@ -29,25 +34,37 @@ fn checked(bodies: &[Value]) -> usize {
 async fn of_25_parallel_logins_for_one_account_at_most_the_allowance_get_their_password_checked() {
     let app = spawn_app_with(&["--login-free-failures=5", "--login-lockout-base=60s"]).await;
     app.register("ada").await;
-    // 24 guesses and the right password, all at once.
+    // Every attempt is counted before any password is checked: the granted ones wait at the
+    // held hashing until the refused ones have all been answered. Then the right password
+    // among them (if granted) cannot clear the account's count while others still reserve.
+    app.hold_hashing();
+    let refused = AtomicUsize::new(0);
     let attempts = (0..25).map(|i| {
-        let app = &app;
+        let (app, refused) = (&app, &refused);
         let password = if i == 12 {
             PASSWORD.to_owned()
         } else {
             format!("guess {i}")
         };
-        async move { app.login("ada", &password).await }
+        async move {
+            let body = app.login("ada", &password).await;
+            if error_code(&body) == Some("TOO_MANY_REQUESTS") {
+                refused.fetch_add(1, Ordering::SeqCst);
+            }
+            body
+        }
     });
+    let counted = async {
+        app.hashes_waiting(5).await;
+        while refused.load(Ordering::SeqCst) < 20 {
+            tokio::task::yield_now().await;
+        }
+        app.release_hashing();
+    };
 
-    let bodies = join_all(attempts).await;
+    let (bodies, ()) = tokio::join!(join_all(attempts), counted);
 
-    assert!(checked(&bodies) <= 5, "{bodies:#?}");
-    let refused = bodies
-        .iter()
-        .filter(|b| error_code(b) == Some("TOO_MANY_REQUESTS"))
-        .count();
-    assert!(refused >= 20, "{bodies:#?}");
+    assert_eq!(checked(&bodies), 5, "{bodies:#?}");
 }
 
 #[tokio::test]
@@ -130,103 +147,119 @@ async fn a_lockout_through_the_username_does_not_tell_which_email_is_the_account
     assert_eq!(right["errors"], someone_elses["errors"], "{right}");
 }
 
-/// Logins with `user`'s password sent at each of `offsets`, and `change` sent at `change_at`,
-/// on a server whose hashes are slow. Returns the access tokens those logins got, and whether
-/// every login was still in flight when `change` returned.
-async fn logins_racing(
-    app: &TestApp,
-    user: &TestUser,
-    offsets: &[Duration],
-    change: impl Future<Output = Value>,
-    change_at: Duration,
-) -> (Vec<String>, bool) {
-    let logins = offsets.iter().map(|offset| async move {
-        tokio::time::sleep(*offset).await;
-        let body = app.login(&user.username, &user.password).await;
-        (logged_in(&body), Instant::now())
+/// `count` logins of `user`, each held at the server's hashing once it has read the account
+/// and been counted; returns them (not yet awaited) once all wait there.
+async fn held_logins<'a>(
+    app: &'a TestApp,
+    user: &'a TestUser,
+    count: usize,
+) -> impl Future<Output = Vec<Value>> + 'a {
+    let waiting = app.hashing_waits();
+    let logins = tokio::spawn({
+        let (addr, username, password) = (
+            app.addr.clone(),
+            user.username.clone(),
+            user.password.clone(),
+        );
+        async move {
+            let client = reqwest::Client::new();
+            let logins = (0..count).map(|_| login_at(&client, &addr, &username, &password));
+            join_all(logins).await
+        }
     });
-    let change = async {
-        tokio::time::sleep(change_at).await;
-        let body = change.await;
-        assert!(body["errors"].is_null(), "{body}");
-        Instant::now()
-    };
-    let (logins, changed_at) = tokio::join!(join_all(logins), change);
-    let in_flight = logins.iter().all(|(_, at)| *at > changed_at);
-    (
-        logins.into_iter().filter_map(|(t, _)| t).collect(),
-        in_flight,
-    )
+    app.hashes_waiting(waiting + count).await;
+    async move { logins.await.expect("the logins ran") }
 }
 
-/// A server whose password checks take long enough (20 argon2 passes) for requests to
-/// overlap them, on enough threads for the checks to run side by side.
-async fn slow_hashing_app() -> TestApp {
-    spawn_app_with(&[
-        "--login-free-failures=1000",
-        "--argon2-iterations=20",
-        "--argon2-threads=6",
-    ])
-    .await
+async fn login_at(client: &reqwest::Client, addr: &str, login: &str, password: &str) -> Value {
+    let body = json!({ "query": common::AUTH, "operationName": "Login",
+                       "variables": { "input": { "login": login, "password": password } } });
+    common::post_graphql(client, &format!("{addr}/graphql"), &body, None).await
 }
 
+/// The change of `user`'s password to `new`, sent now and awaited later.
+fn change_password(app: &TestApp, user: &TestUser, new: &'static str) -> JoinHandle<Value> {
+    let (client, url, access) = (app.client.clone(), app.url("/graphql"), user.access.clone());
+    tokio::spawn(async move {
+        let body = json!({ "query": common::AUTH, "operationName": "ChangePassword",
+                           "variables": { "current": PASSWORD, "new": new } });
+        common::post_graphql(&client, &url, &body, Some(format!("Bearer {access}"))).await
+    })
+}
+
+/// Logins that read the account before a change of password work for nobody once the change
+/// has returned, whether they open their sessions before the change stores the new password
+/// (then the change ends them) or after (then the login sees the credentials moved). Both
+/// orders are pinned at the held hashing.
 #[tokio::test]
 async fn no_login_that_raced_a_password_change_works_once_the_change_has_returned() {
-    let app = slow_hashing_app().await;
-    let started = Instant::now();
-    app.login("nobody", "guess").await;
-    // A change checks the old password and hashes the new one: about two checks' time. Logins
-    // spread over it check the old password and open their sessions before, during and after
-    // the moment the new password is stored.
-    let check = started.elapsed();
-    let offsets: Vec<Duration> = (0..7).map(|k| check * k / 3).collect();
-    let mut opened = 0;
-    for round in 0..3 {
-        let user = app.user(&format!("ada{round}")).await;
-        let change = app.change_password(&user.access, PASSWORD, "a brand new password");
+    let app = spawn_app_with(&["--login-free-failures=1000"]).await;
+    let new_password = "a brand new password";
 
-        let (tokens, _) = logins_racing(&app, &user, &offsets, change, Duration::ZERO).await;
+    // The logins first: three logins and the change's check of the current password pass the
+    // gate; the change's new hash waits until the logins have opened their sessions.
+    let ada = app.user("ada").await;
+    app.hold_hashing();
+    let logins = held_logins(&app, &ada, 3).await;
+    let change = change_password(&app, &ada, new_password);
+    app.hashes_waiting(4).await;
+    app.let_hashes_through(4);
+    let early: Vec<String> = logins.await.iter().filter_map(logged_in).collect();
+    app.release_hashing();
+    let changed = change.await.expect("the change ran");
+    assert_eq!(changed["data"]["changePassword"], true, "{changed}");
+    assert_eq!(
+        early.len(),
+        3,
+        "the logins opened their sessions before the change"
+    );
 
-        opened += tokens.len();
-        for token in tokens {
-            let me = app.me(&token).await;
-            assert!(
-                me["data"].is_null(),
-                "a session of the old password works: {me}"
-            );
-        }
+    // The change first: its check passes, its new hash waits; logins read the account (the
+    // old password still stands) and wait; the change stores the new password and returns;
+    // then the logins check the old password and open their sessions.
+    let bob = app.user("bob").await;
+    app.hold_hashing();
+    let passed = app.hashing_passes();
+    let change = change_password(&app, &bob, new_password);
+    app.hashes_waiting(1).await;
+    app.let_hashes_through(1);
+    app.hashes_passed(passed + 1).await;
+    app.hashes_waiting(1).await; // the change's new hash
+    let logins = held_logins(&app, &bob, 3).await;
+    app.let_hashes_through(1); // the first to come: the change's new hash
+    let changed = change.await.expect("the change ran");
+    assert_eq!(changed["data"]["changePassword"], true, "{changed}");
+    app.release_hashing();
+    let late: Vec<String> = logins.await.iter().filter_map(logged_in).collect();
+
+    for token in early.iter().chain(&late) {
+        let me = app.me(token).await;
+        assert!(
+            me["data"].is_null(),
+            "a session of the old password works: {me}"
+        );
     }
-    // The race was run: logins checked the old password and opened sessions meanwhile.
-    assert!(opened > 0, "no login overlapped the change");
 }
 
+/// Logins that have read the account's credentials when a logout of all sessions starts, and
+/// check the password after it has returned, open no session that works.
 #[tokio::test]
 async fn no_login_in_flight_during_a_logout_of_all_sessions_works_once_it_has_returned() {
-    let app = slow_hashing_app().await;
-    let started = Instant::now();
-    app.login("nobody", "guess").await;
-    let check = started.elapsed();
-    for round in 0..3 {
-        let user = app.user(&format!("bob{round}")).await;
-        // As many database connections open as there will be logins, so that each login reads
-        // the account at once (opening a PostgreSQL connection can take longer than the wait).
-        join_all((0..4).map(|_| app.login("nobody", "guess"))).await;
-        let logout = app.logout(&user.access, true);
+    let app = spawn_app_with(&["--login-free-failures=1000"]).await;
+    let user = app.user("bob").await;
+    app.hold_hashing();
+    let logins = held_logins(&app, &user, 4).await;
 
-        // Every login has read the account before the logout starts, and checks the password
-        // long after it has returned.
-        let at_once = [Duration::ZERO; 4];
-        let later = check / 2;
-        let (tokens, in_flight) = logins_racing(&app, &user, &at_once, logout, later).await;
+    let logout = app.logout(&user.access, true).await;
+    assert!(logout["errors"].is_null(), "{logout}");
+    app.release_hashing();
+    let bodies = logins.await;
 
-        assert!(in_flight, "a login returned before the logout did");
-        for token in tokens {
-            let me = app.me(&token).await;
-            assert!(
-                me["data"].is_null(),
-                "a session opened before the logout works: {me}"
-            );
-        }
+    for body in bodies {
+        let refused = logged_in(&body).is_none();
+        let token = logged_in(&body).unwrap_or_default();
+        let works = !refused && app.me(&token).await["data"].is_object();
+        assert!(!works, "a session opened before the logout works: {body}");
     }
 }
 

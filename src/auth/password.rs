@@ -45,6 +45,98 @@ impl HashThreads {
 pub struct PasswordHasher {
     inner: Arc<Inner>,
     pool: HashPool,
+    gate: HashGate,
+}
+
+/// A pause before hashing, for tests that must pin an ordering instead of hoping for one
+/// (hold every password check until all the parallel attempts have been counted, say). The
+/// server itself never holds it; open, it costs one uncontended lock per hash.
+#[derive(Clone, Default)]
+pub struct HashGate {
+    /// While held: the permits to pass (none until [`HashGate::let_through`]).
+    held: Arc<std::sync::Mutex<Option<Arc<tokio::sync::Semaphore>>>>,
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+    passed: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HashGate {
+    /// From now on, hashes wait before they run.
+    pub fn hold(&self) {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.get_or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(0)));
+    }
+
+    /// Lets the next `count` waiting (or coming) hashes run, in the order they came; the gate
+    /// stays held for the rest.
+    pub fn let_through(&self, count: usize) {
+        if let Some(permits) = self.permits() {
+            permits.add_permits(count);
+        }
+    }
+
+    /// Opens the gate: every waiting hash runs, and those that come later.
+    pub fn release(&self) {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(permits) = held.take() {
+            permits.close();
+        }
+    }
+
+    /// How many hashes wait at the gate.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// How many hashes have waited at the gate and gone through.
+    pub fn passed(&self) -> usize {
+        self.passed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn permits(&self) -> Option<Arc<tokio::sync::Semaphore>> {
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.clone()
+    }
+
+    async fn pass(&self) {
+        let Some(permits) = self.permits() else {
+            return;
+        };
+        self.waiting
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        // Counted out however the wait ends (a cancelled request drops it).
+        let _counted = scopeguard(|| {
+            self.waiting
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        });
+        // A permit lets one hash through; a closed gate (released) lets every one.
+        if let Ok(permit) = permits.acquire().await {
+            permit.forget();
+        }
+        self.passed
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Runs `f` when dropped.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 struct Inner {
@@ -66,7 +158,13 @@ impl PasswordHasher {
         Ok(Self {
             inner: Arc::new(inner),
             pool,
+            gate: HashGate::default(),
         })
+    }
+
+    /// The gate every hash of this hasher passes (see [`HashGate`]).
+    pub fn gate(&self) -> HashGate {
+        self.gate.clone()
     }
 
     pub async fn hash(&self, password: String) -> AppResult<String> {
@@ -97,6 +195,7 @@ impl PasswordHasher {
         &self,
         job: impl FnOnce(&Inner, &mut Vec<Block>) -> AppResult<T> + Send + 'static,
     ) -> AppResult<T> {
+        self.gate.pass().await;
         let inner = Arc::clone(&self.inner);
         self.pool
             .run(move |area| job(&inner, area))

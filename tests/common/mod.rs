@@ -17,7 +17,7 @@ pub mod ws;
 use std::{path::Path, time::Duration};
 
 use serde_json::{Value, json};
-use smilecook::{config, startup, time::Clock};
+use smilecook::{auth::password::HashGate, config, events::Events, startup, time::Clock};
 use tokio::sync::oneshot;
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -34,6 +34,9 @@ pub struct TestApp {
     args: Vec<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    /// The running server's gate before password hashes, and its event bus.
+    hash_gate: HashGate,
+    events: Events,
 }
 
 /// A registered user with the tokens of one login.
@@ -113,6 +116,8 @@ pub async fn spawn_app_from(args: Vec<String>, dir: tempfile::TempDir) -> TestAp
         args,
         shutdown: None,
         server: None,
+        hash_gate: HashGate::default(),
+        events: Events::default(),
     };
     app.start().await;
     app
@@ -160,6 +165,8 @@ impl TestApp {
             args: self.args.clone(),
             shutdown: None,
             server: None,
+            hash_gate: HashGate::default(),
+            events: Events::default(),
         };
         app.try_start().await?;
         Ok(app)
@@ -173,6 +180,8 @@ impl TestApp {
         let config = config::from_args(&self.args).expect("test configuration");
         let server = startup::build_with_clock(config, self.clock.clone()).await?;
         self.addr = format!("http://{}", server.local_addr().expect("bound address"));
+        self.hash_gate = server.hash_gate();
+        self.events = server.events();
         let (tx, rx) = oneshot::channel();
         self.shutdown = Some(tx);
         self.server = Some(tokio::spawn(async move {
@@ -221,6 +230,68 @@ impl TestApp {
             let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         }
         self.start().await;
+    }
+
+    /// From now on, password hashes (logins, registrations, password changes) wait before they
+    /// run, until [`TestApp::release_hashing`]: for tests that pin an ordering.
+    pub fn hold_hashing(&self) {
+        self.hash_gate.hold();
+    }
+
+    pub fn release_hashing(&self) {
+        self.hash_gate.release();
+    }
+
+    /// Lets the next `count` held hashes run, in the order they came; the rest stay held.
+    pub fn let_hashes_through(&self, count: usize) {
+        self.hash_gate.let_through(count);
+    }
+
+    /// How many hashes have waited at the gate and gone through so far.
+    pub fn hashing_passes(&self) -> usize {
+        self.hash_gate.passed()
+    }
+
+    /// How many hashes wait at the held gate now.
+    pub fn hashing_waits(&self) -> usize {
+        self.hash_gate.waiting()
+    }
+
+    /// Waits until `count` hashes in all have waited at the held gate and gone through.
+    pub async fn hashes_passed(&self, count: usize) {
+        self.until(|| self.hash_gate.passed() >= count, "hashes through")
+            .await;
+    }
+
+    /// Waits until `count` hashes wait at the held gate.
+    pub async fn hashes_waiting(&self, count: usize) {
+        self.until(|| self.hash_gate.waiting() >= count, "hashes waiting")
+            .await;
+    }
+
+    /// Waits until `count` subscriptions of this server follow its event bus, and the bus
+    /// hears the other instances: an event published from then on, here or on a sibling,
+    /// reaches each of them.
+    pub async fn subscribers(&self, count: usize) {
+        let ready = || self.events.subscribers() >= count && self.events.hears_other_instances();
+        self.until(ready, "subscribers").await;
+    }
+
+    /// How many subscriptions of this server follow its event bus now.
+    pub fn subscriber_count(&self) -> usize {
+        self.events.subscribers()
+    }
+
+    /// Waits until `done()` (checked every few milliseconds, for at most a minute).
+    async fn until(&self, done: impl Fn() -> bool, what: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {what} in a minute"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Waits until every mail asked for has been written and every written mail sent or given

@@ -107,7 +107,7 @@ impl WsClient {
         };
         self.send(json!({ "type": "connection_init", "payload": payload }))
             .await;
-        self.next(Duration::from_secs(10)).await
+        self.next(Duration::from_secs(30)).await
     }
 
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
