@@ -3,27 +3,36 @@
 //! # Layout
 //! - [`config`]: the clap configuration (flags and environment variables).
 //! - [`startup`]: connect, migrate, bind; `app()` builds the router for `main` and tests.
-//! - [`http`]: the HTTP transport: GraphQL over HTTP (`http::graphql`), content negotiation,
-//!   GraphiQL, and the layers around every route (limits, CORS, timeouts, panics, tracing).
+//! - [`http`]: the transports: GraphQL over HTTP (`http::graphql`), over WebSocket (`ws`) and
+//!   over Server-Sent Events (`sse`), content negotiation, which pages may open a socket
+//!   (`origin`), GraphiQL, and the layers around every route (CORS, a timeout, panics,
+//!   tracing).
 //! - [`request`]: what a transport knows of the caller, handed to the pipeline.
-//! - [`graphql`]: the one request pipeline (`execute`) and its checks (`limits`, `nesting`,
-//!   `shape`), the schema (one part per area), the per-request loaders.
-//! - [`accounts`]: register, login, refresh, logout, change password.
+//! - [`graphql`]: the one request pipeline (`execute`), its admission (`admission`: what may
+//!   run, for every transport) and checks (`limits`, `nesting`, `shape`), the schema (one part
+//!   per area, `subscription` among them), the per-request loaders.
+//! - [`accounts`]: register, login, refresh, logout, change password, sessions.
+//! - [`recovery`]: what is proved by mail (resets, verification) and the worker that turns
+//!   requests for mail into mail.
 //! - [`recipes`]: recipe rules: fields (`input`), who sees and changes what, pagination
 //!   (`listing`, `cursor`).
+//! - [`validate`]: input rules (usernames, addresses, passwords).
 //! - [`auth`]: tokens (`jwt`), passwords (`password`, hashed on the low-priority threads of
-//!   `hash_pool`), revocation (`denylist`), throttling of password checks (`throttle`), the
+//!   `hash_pool`), revocation (`denylist`), throttles (`throttle`, one table of rules), the
 //!   request's identity (`guard`, which needs only a `TokenCheck`: keys, denylist, clock) and
 //!   the signing secret (`secret`).
+//! - [`mail`]: the outbox (caps per mailbox), its worker and senders. [`events`]: the recipe
+//!   event bus, shared between instances.
 //! - [`db`]: sea-orm entities and small query functions; migrations live in `migrations/`.
 //! - [`state`]: [`state::AppState`], shared by every request.
 //! - [`error`]: the one error enum and its mapping to `extensions.code`, and the refusals of
-//!   whole requests.
+//!   whole requests: every code a client meets.
 //! - [`time`]: the clock that tokens and sessions expire by. [`tasks`]: background tasks.
 //! - [`seed`]: demo data for `smilecook seed`.
 //!
-//! Requests flow one way: transport (`http`) -> pipeline (`graphql::execute`) -> resolver ->
-//! domain function (`accounts`, `recipes`) -> db function. Resolvers reach the database only
+//! Requests flow one way: transport (`http`) -> pipeline (`graphql::execute`, admitted by
+//! `graphql::admission`) -> resolver -> domain function (`accounts`, `recovery`, `recipes`) ->
+//! db function. Resolvers reach the database only
 //! through domain functions or the request's loaders (`graphql::loaders`), which batch db
 //! lookups; db types may pass through them, db calls may not. Which module may import which is
 //! checked by `tests/architecture.rs`.

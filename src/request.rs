@@ -1,7 +1,7 @@
 //! What a transport knows of the caller of one request, in a form that is not HTTP's: each
-//! transport (HTTP today, WebSocket and SSE next) builds a [`RequestContext`] from its own wire
-//! format and hands it, with the GraphQL request, to the one pipeline
-//! (`graphql::execute`), which turns it into the request's auth context and loaders.
+//! transport (HTTP, WebSocket, SSE) builds a [`RequestContext`] from its own wire format and
+//! hands it, with the GraphQL request, to the one pipeline (`graphql::execute`), which admits
+//! it and turns it into the request's auth context and loaders.
 
 use std::net::IpAddr;
 
