@@ -28,7 +28,11 @@ use crate::{
         execute::Pipeline,
         schema::{Limits, build_schemas},
     },
-    http::{self, graphql::GraphQlState, origin::Origins, ws::WsConfig},
+    http::{
+        self,
+        endpoint::{GraphQlState, WsConfig},
+        origin::Origins,
+    },
     mail,
     state::AppState,
     tasks::BackgroundTask,

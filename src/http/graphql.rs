@@ -12,7 +12,7 @@
 //! Only HTTP lives here: the wire format in, the status and encoding out. Running the request
 //! is the pipeline's (`graphql::execute`), with a [`RequestContext`] built from the headers.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use async_graphql::{BatchRequest, Request, Variables};
 use axum::{
@@ -30,34 +30,15 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
+    endpoint::{GraphQlState, request_context},
     graphiql,
     media::{APPLICATION_JSON, MediaType, accepts, negotiate},
-    origin::Origins,
-    problem, sse,
-    ws::{self, WsConfig},
+    problem, sse, ws,
 };
 use crate::{
     error::{Refusal, RequestError},
-    graphql::execute::{Outcome, Pipeline},
-    request::{RequestContext, UserAgent},
+    graphql::execute::Outcome,
 };
-
-#[derive(Clone)]
-pub struct GraphQlState {
-    pub pipeline: Pipeline,
-    /// The WebSocket transport's wire settings (`GET /graphql` with an upgrade).
-    pub ws: WsConfig,
-    /// How often an idle event stream (SSE) is sent a comment, to keep proxies from closing it.
-    pub sse_keepalive: std::time::Duration,
-    /// The browser origins that may open a WebSocket.
-    pub origins: Origins,
-    /// Serve GraphiQL to browsers on `GET /graphql`.
-    pub graphiql: bool,
-    /// Most operations in one batched (JSON array) request; 0 turns batching off.
-    pub max_batch: usize,
-    /// Read the client address from `X-Forwarded-For` (set by a trusted proxy).
-    pub trust_forwarded_for: bool,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -253,46 +234,6 @@ fn encode(outcome: Outcome) -> Vec<u8> {
         let error = RequestError::internal("a response could not be encoded");
         error.to_body().to_string().into_bytes()
     })
-}
-
-/// The caller as HTTP shows them: the `Authorization` header and the client's address.
-pub(super) fn request_context(
-    gql: &GraphQlState,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: &HeaderMap,
-) -> RequestContext {
-    RequestContext {
-        authorization: authorization(headers),
-        client: client_addr(gql, peer, headers),
-        user_agent: user_agent(headers),
-    }
-}
-
-/// The `User-Agent` header, cut short; none unless it is text.
-fn user_agent(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(axum::http::header::USER_AGENT)?.to_str().ok()?;
-    UserAgent::from_header(value)
-}
-
-/// The peer address, or the last `X-Forwarded-For` hop when the proxy in front is trusted.
-fn client_addr(
-    gql: &GraphQlState,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: &HeaderMap,
-) -> Option<IpAddr> {
-    let forwarded = gql
-        .trust_forwarded_for
-        .then(|| headers.get("x-forwarded-for")?.to_str().ok())
-        .flatten()
-        .and_then(|v| v.rsplit(',').next()?.trim().parse::<IpAddr>().ok());
-    forwarded.or(peer.map(|Extension(ConnectInfo(addr))| addr.ip()))
-}
-
-/// The `Authorization` header; a value that is not visible ASCII reads as a malformed one.
-fn authorization(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or("\u{0}").to_owned())
 }
 
 fn bytes_response(status: StatusCode, media: MediaType, bytes: Vec<u8>) -> Response {

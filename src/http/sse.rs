@@ -19,7 +19,7 @@ use axum::response::{
 use futures_util::{StreamExt, stream};
 use serde_json::json;
 
-use super::{graphql::GraphQlState, media::MediaType, problem};
+use super::{endpoint::GraphQlState, media::MediaType, problem};
 use crate::{
     error::{AppError, Refusal, RequestError},
     graphql::execute::Outcome,

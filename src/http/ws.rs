@@ -46,7 +46,7 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
 use super::{
-    graphql::{GraphQlState, request_context},
+    endpoint::{GraphQlState, WsConfig, request_context},
     media::MediaType,
     problem,
 };
@@ -61,15 +61,6 @@ use crate::{
 };
 
 pub const PROTOCOL: &str = "graphql-transport-ws";
-
-/// The wire's own settings.
-#[derive(Clone, Debug)]
-pub struct WsConfig {
-    pub init_timeout: Duration,
-    pub keepalive: Duration,
-    pub max_subscriptions: usize,
-    pub max_message_bytes: usize,
-}
 
 /// Buffers of a few KiB instead of tungstenite's 128 KiB each: an idle subscriber costs
 /// little, and one message at a time is written anyway.

@@ -1,0 +1,86 @@
+//! What the transports of the `/graphql` endpoint share (GraphQL over HTTP, over WebSocket, over
+//! SSE): their state, and the caller as HTTP shows them, read into a transport-neutral
+//! [`RequestContext`].
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
+
+use axum::{
+    Extension,
+    extract::ConnectInfo,
+    http::{HeaderMap, header},
+};
+
+use super::origin::Origins;
+use crate::{
+    graphql::execute::Pipeline,
+    request::{RequestContext, UserAgent},
+};
+
+/// The WebSocket transport's own settings (`ws.rs`).
+#[derive(Clone, Debug)]
+pub struct WsConfig {
+    pub init_timeout: Duration,
+    pub keepalive: Duration,
+    pub max_subscriptions: usize,
+    pub max_message_bytes: usize,
+}
+
+#[derive(Clone)]
+pub struct GraphQlState {
+    pub pipeline: Pipeline,
+    /// The WebSocket transport's wire settings (`GET /graphql` with an upgrade).
+    pub ws: WsConfig,
+    /// How often an idle event stream (SSE) is sent a comment, to keep proxies from closing it.
+    pub sse_keepalive: Duration,
+    /// The browser origins that may open a WebSocket.
+    pub origins: Origins,
+    /// Serve GraphiQL to browsers on `GET /graphql`.
+    pub graphiql: bool,
+    /// Most operations in one batched (JSON array) request; 0 turns batching off.
+    pub max_batch: usize,
+    /// Read the client address from `X-Forwarded-For` (set by a trusted proxy).
+    pub trust_forwarded_for: bool,
+}
+
+/// The caller as HTTP shows them: the `Authorization` header and the client's address.
+pub fn request_context(
+    gql: &GraphQlState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> RequestContext {
+    RequestContext {
+        authorization: authorization(headers),
+        client: client_addr(gql, peer, headers),
+        user_agent: user_agent(headers),
+    }
+}
+
+/// The `User-Agent` header, cut short; none unless it is text.
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(axum::http::header::USER_AGENT)?.to_str().ok()?;
+    UserAgent::from_header(value)
+}
+
+/// The peer address, or the last `X-Forwarded-For` hop when the proxy in front is trusted.
+fn client_addr(
+    gql: &GraphQlState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    let forwarded = gql
+        .trust_forwarded_for
+        .then(|| headers.get("x-forwarded-for")?.to_str().ok())
+        .flatten()
+        .and_then(|v| v.rsplit(',').next()?.trim().parse::<IpAddr>().ok());
+    forwarded.or(peer.map(|Extension(ConnectInfo(addr))| addr.ip()))
+}
+
+/// The `Authorization` header; a value that is not visible ASCII reads as a malformed one.
+fn authorization(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}").to_owned())
+}
