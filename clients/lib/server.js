@@ -43,11 +43,12 @@ process.on('exit', () => {
 });
 
 /**
- * Starts a server. `args` are extra command-line flags (e.g. `--access-token-ttl=2s`).
- * Resolves once the server logs its URL; the returned object has `url` (the /graphql
- * endpoint), `origin`, `logs()` (the recent log lines) and `stop()`.
+ * Starts a server. `args` are extra command-line flags (e.g. `--access-token-ttl=2s`),
+ * `logLevel` its RUST_LOG. Resolves once the server logs its URL; the returned object has
+ * `url` (the /graphql endpoint), `origin`, `dir` (its folder: the database, `mail/`), `logs()`
+ * (the recent log lines), `allLogs()` (every line it wrote) and `stop()`.
  */
-export async function startServer({ args = [] } = {}) {
+export async function startServer({ args = [], logLevel = 'info' } = {}) {
   const bin = serverBinary();
   const dir = await mkdtemp(join(tmpdir(), 'smilecook-clients-'));
   const jwtSecret = randomBytes(30).toString('base64url'); // 40 characters
@@ -61,14 +62,16 @@ export async function startServer({ args = [] } = {}) {
     ],
     {
       cwd: dir,
-      env: { ...process.env, NO_COLOR: '1', RUST_LOG: 'info' },
+      env: { ...process.env, NO_COLOR: '1', RUST_LOG: logLevel },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
   running.add(child);
 
   const lines = [];
+  const every = [];
   const keep = (line) => {
+    every.push(line);
     lines.push(line);
     if (lines.length > LOG_LINES_KEPT) lines.shift();
   };
@@ -116,6 +119,7 @@ export async function startServer({ args = [] } = {}) {
     dir,
     process: child,
     logs: () => lines.join('\n'),
+    allLogs: () => every.join('\n'),
     async stop() {
       if (!exited) {
         child.kill('SIGTERM');

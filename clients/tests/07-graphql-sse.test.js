@@ -63,8 +63,31 @@ async function subscribed(client, query) {
   } finally {
     clearTimeout(timer);
   }
-  await sleep(300); // the server's subscription is in place before acting
   return iterator;
+}
+
+/**
+ * The iterator's first step, with `act(n)` (which makes an event happen) run until it comes,
+ * again after each second without one: the headers of an event stream come before the server's
+ * subscription is in place (an event before that is not for this subscriber), and a loaded
+ * machine may take a while, so the test waits for what it needs instead of a guessed time.
+ * Returns the step and how many times `act` ran (each may add an event later).
+ */
+async function firstWhileActing(iterator, act) {
+  let arrived = false;
+  const first = iterator.next().then((step) => {
+    arrived = true;
+    return step;
+  });
+  const deadline = Date.now() + 60_000;
+  let acts = 0;
+  while (!arrived && Date.now() < deadline) {
+    acts += 1;
+    await act(acts);
+    await Promise.race([first, sleep(1_000)]);
+  }
+  if (!arrived) throw new Error('no event within a minute');
+  return { step: await first, acts };
 }
 
 describe('graphql-sse (distinct connections)', () => {
@@ -124,21 +147,26 @@ describe('graphql-sse (distinct connections)', () => {
     try {
       const iterator = await subscribed(client, PUBLISHED);
       // Another user's draft first, then a published recipe: only the second may arrive.
-      await graphqlData(
-        server.url,
-        CREATE,
-        { input: { name: 'Secret SSE draft', numOfServings: 1, cookTime: 5 } },
-        { token: ada.accessToken },
-      );
-      const id = await createPublishedRecipe(server.url, ada.accessToken, { name: 'Soup over SSE' });
-
-      const first = await nextWithin(iterator, 10_000);
-      assert.deepEqual(first, {
-        done: false,
-        value: { data: { recipePublished: { id, name: 'Soup over SSE' } } },
+      const published = [];
+      const { step: first } = await firstWhileActing(iterator, async (n) => {
+        await graphqlData(
+          server.url,
+          CREATE,
+          { input: { name: `Secret SSE draft ${n}`, numOfServings: 1, cookTime: 5 } },
+          { token: ada.accessToken },
+        );
+        published.push(await createPublishedRecipe(server.url, ada.accessToken, { name: `Soup over SSE ${n}` }));
       });
-      // Nothing else (the draft least of all) follows.
-      await assert.rejects(nextWithin(iterator, 700), /no step of the stream within 700 ms/);
+      assert.equal(first.done, false);
+      const recipe = first.value.data.recipePublished;
+      assert.ok(published.includes(recipe.id), JSON.stringify(first));
+      assert.match(recipe.name, /^Soup over SSE \d+$/);
+      // Whatever follows is a publication of this test's, never a draft.
+      for (;;) {
+        const next = await nextWithin(iterator, 700).catch(() => null);
+        if (!next) break;
+        assert.match(next.value.data.recipePublished.name, /^Soup over SSE \d+$/);
+      }
     } finally {
       client.dispose();
     }
@@ -156,41 +184,46 @@ describe('graphql-sse (distinct connections)', () => {
     });
     try {
       const iterator = await subscribed(client, MINE);
-      await graphqlData(
-        server.url,
-        CREATE,
-        { input: { name: 'Draft of mine over SSE', numOfServings: 1, cookTime: 5 } },
-        { token: ada.accessToken },
+      const { step: first, acts } = await firstWhileActing(iterator, (n) =>
+        graphqlData(
+          server.url,
+          CREATE,
+          { input: { name: `Draft of mine over SSE ${n}`, numOfServings: 1, cookTime: 5 } },
+          { token: ada.accessToken },
+        ),
       );
-      assert.deepEqual(await nextWithin(iterator, 10_000), {
-        done: false,
-        value: {
-          data: { myRecipeEvents: { change: 'CREATED', recipe: { name: 'Draft of mine over SSE', isPublish: false } } },
-        },
-      });
+      assert.equal(first.done, false);
+      assert.equal(first.value.data.myRecipeEvents.change, 'CREATED');
+      assert.equal(first.value.data.myRecipeEvents.recipe.isPublish, false);
+      assert.match(first.value.data.myRecipeEvents.recipe.name, /^Draft of mine over SSE \d+$/);
 
-      const loggedOut = Date.now();
       await graphqlData(server.url, 'mutation { logout }', {}, { token: ada.accessToken });
 
       // graphql-sse hands a `next` whose payload has errors to the sink as an ordinary result
       // (it neither rejects nor throws): the iterator yields it, then ends without an error.
-      const revoked = await nextWithin(iterator, 5_000);
-      const elapsed = Date.now() - loggedOut;
+      // Events of the drafts written while waiting for the first may come before it. How soon
+      // it comes is measured by bench/subscribers.sh; here, that it comes, with its code.
+      let revoked = await nextWithin(iterator, 30_000);
+      let created = 1;
+      while (!revoked.done && revoked.value.data?.myRecipeEvents) {
+        created += 1;
+        revoked = await nextWithin(iterator, 30_000);
+      }
+      assert.ok(created <= acts, `${created} events of ${acts} drafts`);
       assert.equal(revoked.done, false);
       assert.deepEqual(Object.keys(revoked.value), ['errors']);
       assert.equal(revoked.value.errors.length, 1);
       assert.equal(typeof revoked.value.errors[0].message, 'string');
       assert.deepEqual(revoked.value.errors[0].extensions, { code: 'TOKEN_REVOKED' });
-      assert.ok(elapsed < 1_500, `TOKEN_REVOKED came ${elapsed} ms after the logout`);
 
-      assert.deepEqual(await nextWithin(iterator, 5_000), { done: true, value: undefined });
+      assert.deepEqual(await nextWithin(iterator, 30_000), { done: true, value: undefined });
       // On the wire: the event, the error, then `complete`; one connection, no retry.
       assert.deepEqual(
         messages.map((message) => message.event),
-        ['next', 'next', 'complete'],
+        [...Array(created).fill('next'), 'next', 'complete'],
       );
-      assert.deepEqual(messages[1].data, revoked.value);
-      assert.equal(messages[2].data, null);
+      assert.deepEqual(messages[created].data, revoked.value);
+      assert.equal(messages[created + 1].data, null);
       assert.equal(connecting, 1);
     } finally {
       client.dispose();
