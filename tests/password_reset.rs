@@ -360,3 +360,55 @@ async fn outstanding_tokens_die_when_the_password_changes() {
         "the changed password stands: {login}"
     );
 }
+
+/// Raced: two outstanding tokens and a change of password, all at once (25 times over, each
+/// with fresh tokens): whatever the interleaving, exactly one of them sets the password, and
+/// the password in force is the one it set.
+#[tokio::test]
+async fn of_two_tokens_and_a_password_change_raced_exactly_one_wins() {
+    let smtp = SmtpSink::start().await;
+    let app = spawn_app_with(&[
+        &format!("--smtp-url={}", smtp.url()),
+        "--mail-requests-per-mailbox=1000",
+        "--mail-per-mailbox=1000",
+        "--login-free-failures=1000",
+    ])
+    .await;
+    let ada = app.user("ada").await;
+    let mut current = ada.password.clone();
+    for round in 0..25 {
+        let user = common::TestUser {
+            password: current.clone(),
+            ..ada.clone()
+        };
+        let session = app.new_session(&user).await;
+        request(&app, "ada@example.com").await;
+        request(&app, "ada@example.com").await;
+        let mails = smtp.wait_for(RESET_SUBJECT, 2 * (round + 1), SOON).await;
+        let (a, b) = (mails[2 * round].token(), mails[2 * round + 1].token());
+        let candidates = [
+            format!("via token a {round}"),
+            format!("via token b {round}"),
+            format!("via change {round}"),
+        ];
+
+        let use_a = app.graphql(RESET, json!({ "token": a, "new": candidates[0] }), None);
+        let use_b = app.graphql(RESET, json!({ "token": b, "new": candidates[1] }), None);
+        let change = app.change_password(&session.access, &current, &candidates[2]);
+        let (a, b, c) = tokio::join!(use_a, use_b, change);
+
+        let won: Vec<&String> = [
+            a["data"]["resetPassword"] == true,
+            b["data"]["resetPassword"] == true,
+            c["data"]["changePassword"] == true,
+        ]
+        .iter()
+        .zip(&candidates)
+        .filter_map(|(won, password)| won.then_some(password))
+        .collect();
+        assert_eq!(won.len(), 1, "round {round}: {a} {b} {c}");
+        current = won[0].clone();
+        let login = app.login("ada", &current).await;
+        assert_eq!(error_code(&login), None, "round {round}: {login}");
+    }
+}

@@ -247,3 +247,82 @@ async fn constructs_repeated_a_thousand_times_and_sent_25_at_once_get_coded_answ
         server.assert_alive(PROMPTLY).await;
     }
 }
+
+/// This round's inputs, attacked the same way: addresses a thousand times repeated or ten
+/// thousand deep, sent 25 at once to `register` and `requestPasswordReset`; 25 registrations of
+/// one mailbox at once; 25 sockets sending a thousand operations each. Every answer is coded,
+/// the throttles hold, and the process lives on.
+#[tokio::test]
+async fn hostile_addresses_registrations_and_socket_floods_get_coded_answers() {
+    let mut server = Binary::start(&["--email-verification=publish"]).await;
+    let addresses = [
+        format!("a@{}com", "b.".repeat(1000)),
+        format!("{}@example.com", "a+".repeat(1000)),
+        "@".repeat(1000),
+        "\"".repeat(1000),
+        format!(
+            "{}victim@example.com{}",
+            "<".repeat(10_000),
+            ">".repeat(10_000)
+        ),
+        format!("victim@example.com{}", ",x@y.com".repeat(1000)),
+    ];
+    let register = "mutation($i: RegisterInput!) { register(input: $i) { id } }";
+    let reset = "mutation($e: String!) { requestPasswordReset(email: $e) }";
+    for (n, email) in addresses.iter().enumerate() {
+        let input =
+            json!({ "username": format!("hostile{n}"), "email": email, "password": "long enough" });
+        let bodies = (0..25).flat_map(|_| {
+            [
+                json!({ "query": register, "variables": { "i": input } }),
+                json!({ "query": reset, "variables": { "e": email } }),
+            ]
+        });
+        let shared = &server;
+        let answers = join_all(bodies.map(|b| async move { shared.post_json(&b).await })).await;
+        for (status, body) in answers {
+            assert!(status < 500, "{status}: {body}");
+            assert_eq!(code(&body), "BAD_USER_INPUT", "{email:.40}: {body}");
+        }
+        server.assert_alive(PROMPTLY).await;
+    }
+
+    // 25 registrations of one mailbox at once: at most its allowance (3) are accepted.
+    let shared = &server;
+    let registrations = (0..25).map(|i| {
+        let input = json!({ "username": format!("same{i}"), "email": format!("same+{i}@example.com"),
+                            "password": "long enough" });
+        let body = json!({ "query": register, "variables": { "i": input } });
+        async move { shared.post_json(&body).await }
+    });
+    let answers = join_all(registrations).await;
+    let accepted = answers
+        .iter()
+        .filter(|(_, b)| b["errors"].is_null())
+        .count();
+    assert!((1..=3).contains(&accepted), "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|(_, b)| b["errors"].is_null() || code(b) == "TOO_MANY_REQUESTS")
+    );
+
+    // 25 sockets, a thousand operations each, as fast as they can be written.
+    let floods = (0..25).map(|s| {
+        let addr = server.addr.clone();
+        async move {
+            let mut socket = common::ws::WsClient::connect(&addr, None).await;
+            assert!(common::ws::is_ack(&socket.init(None).await));
+            for i in 0..1000 {
+                let query = if i % 2 == 0 { "{ __typename }" } else { "subscription { recipePublished { id } }" };
+                let message = json!({ "id": format!("{s}-{i}"), "type": "subscribe", "payload": { "query": query } });
+                socket.send(message).await;
+            }
+            socket
+        }
+    });
+    let sockets = join_all(floods).await;
+    server.assert_alive(PROMPTLY).await;
+    drop(sockets);
+    server.assert_alive(PROMPTLY).await;
+}
