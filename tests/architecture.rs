@@ -30,7 +30,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ),
     // The domain rules know nothing of GraphQL or HTTP.
     ("accounts", &["graphql", "http", "startup"]),
-    ("recipes", &["graphql", "http", "startup", "state"]),
+    ("recipes", &["graphql", "http", "startup"]),
     ("validate", &["graphql", "http", "startup", "state"]),
     ("recovery", &["graphql", "http", "startup"]),
     // Mail is a service: it knows the outbox, not who writes to it.

@@ -7,6 +7,16 @@
 //! third, which has the [`QueryLimits`] extension and so explains the refusal with a code and
 //! the numbers (`limits.rs`). An extension costs every field of every request a detour, about
 //! a tenth of the instructions of a page of recipes.
+//!
+//! Where a new rule goes:
+//! - a limit on documents: a check before validation in `limits.rs` (`QueryLimits::prepare`,
+//!   linear in the document, coded there), which all three instances then share; a limit that
+//!   async-graphql enforces itself goes in [`configured`], so that the three agree on it;
+//! - a limit on running (concurrency, time) or on connections: `admission/`, not a schema;
+//! - an extension: on the `explainer` only if it explains refusals; one that every request
+//!   needs costs every field of every request (see above): measure it first
+//!   (`bench/callgrind.sh`), then add it in [`build_schemas`] to `executing` so that the
+//!   executor and its fast-validating twin stay the same schema.
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder, ValidationMode};
 

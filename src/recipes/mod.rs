@@ -1,6 +1,10 @@
 //! Recipes: who may see and change which, and the flows that write them. `input` holds the
 //! field rules, `listing` and `cursor` the pagination rules.
 //!
+//! Like every domain module, a flow (a write: create, update, publish, delete) takes the
+//! [`AppState`] every request shares; a query that the per-request loaders and subscriptions
+//! share (visibility, pages) takes just the database connection it reads.
+//!
 //! Visibility: a published recipe is visible to everyone, a draft to its author only; for
 //! anyone else a draft does not exist (NOT_FOUND, never a hint). Changing someone else's
 //! published recipe is FORBIDDEN. Every write is validated completely before anything is
@@ -16,9 +20,11 @@ use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use crate::{
+    accounts::{self, Gate},
     db::{self, recipes::Recipe},
     error::{AppError, AppResult},
-    events::{Change, Events, RecipeEvent},
+    events::{Change, RecipeEvent},
+    state::AppState,
     time,
 };
 use input::{NewRecipe, RecipeChanges};
@@ -27,12 +33,8 @@ use input::{NewRecipe, RecipeChanges};
 const WRITE_ATTEMPTS: usize = 5;
 
 /// Saves a new draft by `author`.
-pub async fn create(
-    db: &impl ConnectionTrait,
-    events: &Events,
-    author: Uuid,
-    new: NewRecipe,
-) -> AppResult<Recipe> {
+pub async fn create(state: &AppState, author: Uuid, new: NewRecipe) -> AppResult<Recipe> {
+    let (db, events) = (&state.db, &state.events);
     let new = new.validate()?;
     let now = time::now();
     let recipe = Recipe {
@@ -74,13 +76,13 @@ pub fn may_see(recipe: &Recipe, viewer: Option<Uuid>) -> bool {
 
 /// Applies `changes` to `user`'s recipe; `updated_at` always advances.
 pub async fn update(
-    db: &impl ConnectionTrait,
-    events: &Events,
+    state: &AppState,
     user: Uuid,
     id: &str,
     changes: RecipeChanges,
 ) -> AppResult<Recipe> {
     let changes = changes.validate()?;
+    let (db, events) = (&state.db, &state.events);
     let (recipe, _) = modify(db, user, id, |recipe| {
         changes.apply(recipe);
         true
@@ -91,14 +93,21 @@ pub async fn update(
 }
 
 /// Publishes or unpublishes `user`'s recipe. Idempotent: a recipe already in that state is
-/// returned unchanged (its `updated_at` included).
+/// returned unchanged (its `updated_at` included). Publishing needs a verified address where
+/// `EMAIL_VERIFICATION` says so (EMAIL_NOT_VERIFIED).
 pub async fn set_published(
-    db: &impl ConnectionTrait,
-    events: &Events,
+    state: &AppState,
     user: Uuid,
     id: &str,
     published: bool,
 ) -> AppResult<Recipe> {
+    let (db, events) = (&state.db, &state.events);
+    if published {
+        let account = db::users::find_by_id(db, user).await?;
+        let account = account
+            .ok_or_else(|| AppError::Unauthenticated("This account no longer exists.".into()))?;
+        accounts::require_verified(state, &account, Gate::Publish)?;
+    }
     let (recipe, written) = modify(db, user, id, |recipe| {
         let changed = recipe.is_publish != published;
         recipe.is_publish = published;
@@ -117,12 +126,8 @@ pub async fn set_published(
 }
 
 /// Deletes `user`'s recipe with one conditional DELETE; returns its id.
-pub async fn delete(
-    db: &impl ConnectionTrait,
-    events: &Events,
-    user: Uuid,
-    id: &str,
-) -> AppResult<Uuid> {
+pub async fn delete(state: &AppState, user: Uuid, id: &str) -> AppResult<Uuid> {
+    let (db, events) = (&state.db, &state.events);
     let id = parse_id(id).ok_or_else(not_found)?;
     if db::recipes::delete_owned(db, id, user).await? {
         let deleted = RecipeEvent {
