@@ -18,14 +18,12 @@ counted, and the measurement is of the work, not of the throttle. Standard libra
 import argparse
 import http.client
 import json
-import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
+
+import client
 
 PASSWORD = "correct horse battery"
 REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { id } }"
@@ -58,28 +56,9 @@ def main():
     parser.add_argument("--samples", type=int, default=400)
     parser.add_argument("--follow-ups", type=int, default=4)
     args = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    work = tempfile.mkdtemp()
     big = str(10 * args.samples)
-    env = dict(os.environ, RUST_LOG="warn", BIND=f"127.0.0.1:{port}", MAIL_DIR=f"{work}/mail",
-               JWT_SECRET="bench-secret-bench-secret-bench-secret-0123",
-               REGISTER_PER_ADDRESS=big, MAIL_REQUESTS_PER_ADDRESS=big,
-               DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite://{work}/bench.db?mode=rwc"))
-    server = subprocess.Popen([args.binary], env=env, stdout=subprocess.DEVNULL,
-                              stderr=open(f"{work}/log", "w"))
-    try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with client.server(args.binary, REGISTER_PER_ADDRESS=big, MAIL_REQUESTS_PER_ADDRESS=big) as (port, _):
         measure(port, args.samples, args.follow_ups)
-    finally:
-        server.terminate()
-        server.wait()
 
 
 def measure(port, samples, follow_ups):

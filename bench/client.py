@@ -1,7 +1,13 @@
 """Tiny GraphQL client for the benchmark scripts (standard library only)."""
+import contextlib
 import http.client
 import json
+import os
+import socket
+import subprocess
 import sys
+import tempfile
+import time
 
 
 def call(port, query, variables=None, token=None, conn=None, operation=None):
@@ -39,6 +45,34 @@ def check_me(port, token, document=None):
         query, operation = open(document).read(), "Me"
     result = call(port, query, token=token, operation=operation)
     assert result.get("data", {}).get("me", {}).get("username"), result
+
+
+@contextlib.contextmanager
+def server(binary, **settings):
+    """Runs `binary` on a free port with a fresh SQLite database (unless DATABASE_URL is set)
+    and the environment variables `settings`; yields the port once it accepts connections, and
+    its folder (the database, the log). Stops it at the end."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    work = tempfile.mkdtemp()
+    env = dict(os.environ, RUST_LOG="warn", BIND=f"127.0.0.1:{port}", MAIL_DIR=f"{work}/mail",
+               JWT_SECRET="bench-secret-bench-secret-bench-secret-0123",
+               DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite://{work}/bench.db?mode=rwc"))
+    env.update(settings)
+    process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL,
+                               stderr=open(f"{work}/log", "w"))
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield port, work
+    finally:
+        process.terminate()
+        process.wait()
 
 
 if __name__ == "__main__":

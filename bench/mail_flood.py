@@ -22,13 +22,12 @@ import http.client
 import json
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
+
+import client
 
 PASSWORD = "correct horse battery"
 REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { id } }"
@@ -107,29 +106,11 @@ def main():
     parser.add_argument("--unthrottled", action="store_true")
     args = parser.parse_args()
     sink = Sink(float(os.environ.get("SMTP_DELAY_MS", "40")) / 1000)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    work = tempfile.mkdtemp()
-    env = dict(os.environ, RUST_LOG="warn", EMAIL_VERIFICATION="publish",
-               SMTP_URL=f"smtp://127.0.0.1:{sink.port}", BIND=f"127.0.0.1:{port}",
-               JWT_SECRET="bench-secret-bench-secret-bench-secret-0123",
-               DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite://{work}/bench.db?mode=rwc"))
+    settings = dict(EMAIL_VERIFICATION="publish", SMTP_URL=f"smtp://127.0.0.1:{sink.port}")
     if args.unthrottled:
-        env.update(REGISTER_PER_ADDRESS="1000000", REGISTER_PER_MAILBOX="1000000")
-    server = subprocess.Popen([args.binary], env=env, stdout=subprocess.DEVNULL,
-                              stderr=open(f"{work}/log", "w"))
-    try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        settings.update(REGISTER_PER_ADDRESS="1000000", REGISTER_PER_MAILBOX="1000000")
+    with client.server(args.binary, **settings) as (port, _):
         run(port, sink, args.seconds)
-    finally:
-        server.terminate()
-        server.wait()
 
 
 def run(port, sink, seconds):

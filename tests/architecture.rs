@@ -148,19 +148,7 @@ fn imports(code: &str, path: &[String]) -> BTreeSet<String> {
     for (at, _) in code.match_indices("crate::") {
         let rest = &code[at + "crate::".len()..];
         if let Some(group) = rest.strip_prefix('{') {
-            let mut depth = 1;
-            let end = group
-                .char_indices()
-                .find(|&(_, c)| {
-                    depth += match c {
-                        '{' => 1,
-                        '}' => -1,
-                        _ => 0,
-                    };
-                    depth == 0
-                })
-                .map_or(group.len(), |(i, _)| i);
-            found.extend(group_heads(&group[..end]));
+            found.extend(group_heads(group_text(group)));
         } else {
             found.insert(ident(rest));
         }

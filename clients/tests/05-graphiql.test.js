@@ -3,32 +3,19 @@
 // page must not try any. Screenshots of each step go to artifacts/.
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildSchema } from 'graphql';
-import { chromium } from 'playwright-core';
 
+import { launchBrowser } from '../lib/browser.js';
 import {
   ARTIFACTS_DIR,
   createPublishedRecipe,
   registerAndLogin,
   startServer,
 } from '../lib/server.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const QUERY_EDITOR = '.graphiql-query-editor .CodeMirror';
 const HEADERS_EDITOR = '.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror';
@@ -78,36 +65,22 @@ async function runAndReadResult(page, { useButton = false } = {}) {
 describe('GraphiQL in headless Chromium', () => {
   let server;
   let user;
+  let browser;
   let context;
   let page;
-  let profileDir;
   const foreignRequests = [];
   const consoleMessages = [];
   const pageErrors = [];
   let documentResponse;
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
     await mkdir(ARTIFACTS_DIR, { recursive: true });
     server = await startServer();
     user = await registerAndLogin(server.url, 'browser');
     await createPublishedRecipe(server.url, user.accessToken, { name: 'Browser pancakes', cookTime: 20 });
 
-    profileDir = await mkdtemp(join(tmpdir(), 'smilecook-chromium-'));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1400, height: 900 },
-    });
-    await context.route('**/*', (route) => {
-      const url = new URL(route.request().url());
-      if (url.hostname !== '127.0.0.1') {
-        foreignRequests.push(url.href);
-        return route.abort();
-      }
-      return route.continue();
-    });
+    browser = await launchBrowser({ offHost: (url) => foreignRequests.push(url) });
+    context = browser.context;
     // Record CSP violations from inside the page too (init scripts are not subject to CSP).
     await context.addInitScript(() => {
       window.__cspViolations = [];
@@ -121,8 +94,7 @@ describe('GraphiQL in headless Chromium', () => {
   });
 
   after(async () => {
-    await context?.close();
-    if (profileDir) await rm(profileDir, { recursive: true, force: true });
+    await browser?.close();
     await server?.stop();
   });
 

@@ -5,26 +5,12 @@
 // history at once, and the browser's storage never holds it.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
 
+import { launchBrowser } from '../lib/browser.js';
 import { ARTIFACTS_DIR, graphqlData, rawGraphql, registerAndLogin, sleep, startServer } from '../lib/server.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const QUERY_EDITOR = '.graphiql-query-editor .CodeMirror';
 const RESPONSE = '.graphiql-response .CodeMirror';
 const NEW_PASSWORD = 'a password from the mail';
@@ -64,31 +50,18 @@ const editorValue = (page, selector) =>
 
 describe('the mailed reset link, in headless Chromium', () => {
   let server;
-  let context;
-  let profileDir;
+  let browser;
   const requested = [];
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
     await mkdir(ARTIFACTS_DIR, { recursive: true });
     server = await startServer({ logLevel: 'debug' });
-    profileDir = await mkdtemp(join(tmpdir(), 'smilecook-chromium-'));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1400, height: 900 },
-    });
-    await context.route('**/*', (route) => {
-      requested.push(route.request().url());
-      const url = new URL(route.request().url());
-      return url.hostname === '127.0.0.1' ? route.continue() : route.abort();
-    });
+    browser = await launchBrowser({ offHost: (url) => requested.push(url) });
+    browser.context.on('request', (request) => requested.push(request.url()));
   });
 
   after(async () => {
-    await context?.close();
-    if (profileDir) await rm(profileDir, { recursive: true, force: true });
+    await browser?.close();
     await server?.stop();
   });
 
@@ -101,7 +74,7 @@ describe('the mailed reset link, in headless Chromium', () => {
     const link = mail.split(/\s+/).find((word) => word.startsWith(`${server.origin}/graphql#query=`));
     assert.ok(link, `a link to this server's GraphiQL in:\n${mail}`);
 
-    const page = await context.newPage();
+    const page = await browser.context.newPage();
     const response = await page.goto(link, { waitUntil: 'load' });
     assert.equal(response.status(), 200, 'a browser following the link gets GraphiQL');
     await page.locator(QUERY_EDITOR).waitFor({ timeout: 30_000 });
