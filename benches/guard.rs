@@ -1,23 +1,31 @@
 //! The guard's CPU cost for one request: bearer parsing, JWT decoding and validation, and the
 //! denylist check (token and session), not the user load. The denylist holds 10,000 revoked
-//! entries, as the issue asks. Run with `cargo bench --bench guard`.
+//! entries. Run with `cargo bench --bench guard`; the numbers are in bench/NOTES.md.
 //!
-//! - `in-process set`: the copy that SQLite (always) and Redis (while subscribed) answer from.
-//! - `revoked token`: the same, for a token whose session is revoked (the error path).
-//! - `SQLite query`: the check as it was before the copy, one query per request.
-//! - `JWT verification alone`: what the denylist check adds to.
+//! - `guard, <alg>`: the whole check as the server runs it, with the token seen before (the
+//!   verified-token memory answers; every request after a client's first).
+//! - `guard, revoked token`: the same, for a token whose session is revoked (the error path).
+//! - `guard, SQLite query`: the check as it was before the in-process denylist copy.
+//! - `verify cold, <alg>`: the signature and claims checked from scratch (a token's first use).
+//! - `sign, <alg>`: making an access token.
 //!
 //! Each iteration reads the clock, as the server's guard does for `exp`.
 
 use std::{sync::Arc, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::Algorithm;
 use sea_orm::DatabaseConnection;
 use smilecook::{
     auth::{
         denylist::{CachedDenylist, Denylist, Revocable, SqlDenylist},
         guard::authenticate,
-        jwt::{Keys, TokenType},
+        jwt::TokenType,
+        keys::{
+            Keys,
+            material::{HmacKey, KeyPair},
+            ring::{Expected, Ring},
+        },
     },
     startup::connect_and_migrate,
     time::unix_now,
@@ -26,16 +34,40 @@ use tokio::runtime::Runtime;
 use uuid::Uuid;
 
 const REVOKED: usize = 10_000;
+const SECRET: &[u8] = b"a benchmark secret of at least thirty-two bytes";
 
-struct Fixture {
-    keys: Keys,
-    valid: String,
-    revoked: String,
-    db: DatabaseConnection,
+fn keys(alg: Algorithm) -> Keys {
+    let expected = Expected {
+        issuer: "smilecook".into(),
+        audience: "smilecook-api".into(),
+    };
+    let hmac = HmacKey::new(SECRET).expect("HMAC key");
+    let ring = match alg {
+        Algorithm::HS256 => Ring::symmetric(&hmac, &expected),
+        alg => {
+            let pair = KeyPair::generate(alg).expect("key");
+            let public = [pair.public.clone()];
+            Ring::asymmetric(&hmac, &pair, &public, Vec::new(), &expected)
+        }
+    };
+    Keys::with_ring(ring, expected, Duration::ZERO)
+}
+
+fn token(keys: &Keys, sid: Uuid) -> String {
+    let now = unix_now();
+    let claims = keys.claims(Uuid::now_v7(), sid, TokenType::Access, true, now, now + 900);
+    format!("Bearer {}", keys.sign(&claims).expect("signed"))
+}
+
+struct Denylists {
+    sql: Arc<dyn Denylist>,
+    cached: CachedDenylist,
+    revoked_sid: Uuid,
+    _db: DatabaseConnection,
     _dir: tempfile::TempDir,
 }
 
-fn fixture(rt: &Runtime) -> Fixture {
+fn denylists(rt: &Runtime) -> Denylists {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!(
         "sqlite://{}?mode=rwc",
@@ -53,25 +85,18 @@ fn fixture(rt: &Runtime) -> Fixture {
     for chunk in entries.chunks(1000) {
         rt.block_on(store.revoke(chunk)).expect("revoked");
     }
-    let keys = Keys::new(
-        b"a benchmark secret of at least thirty-two bytes",
-        "smilecook",
-        "smilecook-api",
-        Duration::ZERO,
-    )
-    .expect("keys");
-    let token = |sid| {
-        let claims = keys.claims(Uuid::now_v7(), sid, TokenType::Access, true, now, now + 900);
-        format!("Bearer {}", keys.sign(&claims).expect("signed"))
-    };
     let Revocable::Session(revoked_sid) = entries[1].0 else {
         unreachable!("odd entries are sessions")
     };
-    Fixture {
-        valid: token(Uuid::new_v4()),
-        revoked: token(revoked_sid),
-        keys,
-        db,
+    let sql: Arc<dyn Denylist> = Arc::new(SqlDenylist::new(db.clone()));
+    let stored = rt.block_on(store.entries()).expect("entries");
+    assert_eq!(stored.len(), REVOKED);
+    let cached = CachedDenylist::preloaded(Arc::clone(&sql), &stored);
+    Denylists {
+        sql,
+        cached,
+        revoked_sid,
+        _db: db,
         _dir: dir,
     }
 }
@@ -81,41 +106,54 @@ fn guard(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let f = fixture(&rt);
-    let sql: Arc<dyn Denylist> = Arc::new(SqlDenylist::new(f.db.clone()));
-    let entries = rt
-        .block_on(SqlDenylist::new(f.db.clone()).entries())
-        .expect("entries");
-    assert_eq!(entries.len(), REVOKED);
-    let cached = CachedDenylist::preloaded(Arc::clone(&sql), &entries);
-
+    let lists = denylists(&rt);
     let mut group = c.benchmark_group("guard");
-    group.bench_function("in-process set, 10k revoked", |b| {
+    for alg in [Algorithm::HS256, Algorithm::ES256, Algorithm::EdDSA] {
+        let keys = keys(alg);
+        let valid = token(&keys, Uuid::new_v4());
+        group.bench_function(format!("guard, {alg:?}, token seen before"), |b| {
+            b.to_async(&rt).iter(|| async {
+                authenticate(&keys, &lists.cached, &valid, unix_now())
+                    .await
+                    .expect("valid")
+            })
+        });
+        let cold = self::keys(alg).remembering(false);
+        let bare = token(&cold, Uuid::new_v4());
+        let bare = bare.trim_start_matches("Bearer ");
+        group.bench_function(format!("verify cold, {alg:?}"), |b| {
+            b.iter(|| {
+                cold.verify(bare, TokenType::Access, unix_now())
+                    .expect("valid")
+            })
+        });
+        group.bench_function(format!("sign, {alg:?}"), |b| {
+            let now = unix_now();
+            let claims = keys.claims(
+                Uuid::now_v7(),
+                Uuid::new_v4(),
+                TokenType::Access,
+                true,
+                now,
+                now + 900,
+            );
+            b.iter(|| keys.sign(&claims).expect("signed"))
+        });
+    }
+    let keys = keys(Algorithm::ES256);
+    let revoked = token(&keys, lists.revoked_sid);
+    let valid = token(&keys, Uuid::new_v4());
+    group.bench_function("guard, revoked token", |b| {
         b.to_async(&rt).iter(|| async {
-            authenticate(&f.keys, &cached, &f.valid, unix_now())
-                .await
-                .expect("valid")
-        })
-    });
-    group.bench_function("revoked token, in-process set", |b| {
-        b.to_async(&rt).iter(|| async {
-            authenticate(&f.keys, &cached, &f.revoked, unix_now())
+            authenticate(&keys, &lists.cached, &revoked, unix_now())
                 .await
                 .expect_err("revoked")
         })
     });
-    group.bench_function("SQLite query, 10k revoked (before)", |b| {
+    group.bench_function("guard, SQLite query (before the in-process copy)", |b| {
         b.to_async(&rt).iter(|| async {
-            authenticate(&f.keys, &*sql, &f.valid, unix_now())
+            authenticate(&keys, &*lists.sql, &valid, unix_now())
                 .await
-                .expect("valid")
-        })
-    });
-    let token = f.valid.trim_start_matches("Bearer ");
-    group.bench_function("JWT verification alone", |b| {
-        b.iter(|| {
-            f.keys
-                .verify(token, TokenType::Access, unix_now())
                 .expect("valid")
         })
     });

@@ -184,7 +184,9 @@ async fn open_session(
 
 pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
     let now = state.tokens.clock.now();
-    let claims = (state.tokens.keys).verify(token.trim(), TokenType::Refresh, now.timestamp())?;
+    let claims = (state.tokens.keys)
+        .verify(token.trim(), TokenType::Refresh, now.timestamp())?
+        .claims;
     let revoked = [Revocable::Token(claims.jti), Revocable::Session(claims.sid)];
     if state.tokens.denylist.any_revoked(&revoked).await? {
         return Err(AppError::TokenRevoked);

@@ -57,6 +57,37 @@ pub struct Config {
     #[arg(long, env = "JWT_SECRET_FILE")]
     pub jwt_secret_file: Option<PathBuf>,
 
+    /// Algorithm of access tokens: `ES256` (P-256: every JOSE library and browsers' WebCrypto
+    /// verify it), `EdDSA` (Ed25519), or `HS256` (the server secret: only this server can
+    /// verify, for a single-service deployment). Refresh tokens are always HS256 with the
+    /// secret: only this server reads them.
+    #[arg(long, env = "JWT_ALGORITHM", default_value = "ES256", value_parser = parse_algorithm)]
+    pub jwt_algorithm: jsonwebtoken::Algorithm,
+
+    /// PEM files (PKCS#8, P-256 or Ed25519), comma-separated, for operators who manage their
+    /// own keys: the first signs, all verify and are published. Without them keys are made,
+    /// stored (sealed with the secret) and rotated in the database.
+    #[arg(long, env = "SIGNING_KEY_FILES", value_delimiter = ',')]
+    pub signing_key_files: Vec<PathBuf>,
+
+    /// How long a new key is published in the JWKS before it signs: at least as long as
+    /// verifiers cache the JWKS (`JWKS_MAX_AGE` here; `jose` caches up to 10 minutes).
+    #[arg(long, env = "KEY_PUBLISH_AHEAD", default_value = "15m", value_parser = parse_duration)]
+    pub key_publish_ahead: Duration,
+
+    /// How long a key signs before the next one takes over (automatic rotation).
+    #[arg(long, env = "KEY_ROTATION_INTERVAL", default_value = "30d", value_parser = parse_duration)]
+    pub key_rotation_interval: Duration,
+
+    /// `Cache-Control: max-age` of `/.well-known/jwks.json`.
+    #[arg(long, env = "JWKS_MAX_AGE", default_value = "5m", value_parser = parse_duration)]
+    pub jwks_max_age: Duration,
+
+    /// How often an instance reads the key set: a new or revoked key is in use everywhere
+    /// within this (and at once where a token names a key not loaded yet).
+    #[arg(long, env = "KEYS_REFRESH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub keys_refresh_interval: Duration,
+
     /// Issuer (`iss`) written into and required of every token.
     #[arg(long, env = "JWT_ISSUER", default_value = "smilecook")]
     pub jwt_issuer: String,
@@ -319,6 +350,16 @@ impl Config {
     }
 }
 
+/// `ES256`, `EdDSA` or `HS256`.
+pub fn parse_algorithm(value: &str) -> Result<jsonwebtoken::Algorithm, String> {
+    match value.trim() {
+        "ES256" => Ok(jsonwebtoken::Algorithm::ES256),
+        "EdDSA" => Ok(jsonwebtoken::Algorithm::EdDSA),
+        "HS256" => Ok(jsonwebtoken::Algorithm::HS256),
+        other => Err(format!("`{other}` is not one of ES256, EdDSA, HS256")),
+    }
+}
+
 /// Seconds (`900`) or a humantime duration (`15m`, `30d`, `1h 30m`).
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     if let Ok(secs) = value.trim().parse::<u64>() {
@@ -339,6 +380,8 @@ impl fmt::Debug for Config {
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("jwt_algorithm", &self.jwt_algorithm)
+            .field("signing_key_files", &self.signing_key_files)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("jwt_leeway", &self.jwt_leeway)

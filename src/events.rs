@@ -17,7 +17,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -125,6 +125,35 @@ pub struct Events {
     relay: Option<Relay>,
     /// Whether the task that follows the relay is subscribed to it now.
     following: Arc<AtomicBool>,
+    /// Followers whose subscription is set up ([`Follower::ready`]).
+    ready: Arc<AtomicUsize>,
+}
+
+/// One subscription's place on the bus. It receives every event from its creation on, and
+/// counts in [`Events::subscribers`] from [`Follower::ready`] (its subscription has done its
+/// own checks and will see what comes) until dropped.
+pub struct Follower {
+    pub receiver: broadcast::Receiver<Arc<Announced>>,
+    ready: Arc<AtomicUsize>,
+    counted: bool,
+}
+
+impl Follower {
+    pub fn ready(mut self) -> Self {
+        if !self.counted {
+            self.ready.fetch_add(1, Ordering::AcqRel);
+            self.counted = true;
+        }
+        self
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        if self.counted {
+            self.ready.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl Default for Events {
@@ -135,6 +164,7 @@ impl Default for Events {
             origin: Uuid::new_v4(),
             relay: None,
             following: Arc::new(AtomicBool::new(false)),
+            ready: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -237,8 +267,12 @@ impl Events {
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Announced>> {
-        self.local.subscribe()
+    pub fn subscribe(&self) -> Follower {
+        Follower {
+            receiver: self.local.subscribe(),
+            ready: Arc::clone(&self.ready),
+            counted: false,
+        }
     }
 
     /// Whether this instance hears the events of the others now: its relay's subscription is
@@ -259,10 +293,10 @@ impl Events {
         Following(Arc::clone(&self.following))
     }
 
-    /// How many subscriptions of this instance follow the bus (each one's stream has started:
-    /// an event published from now on reaches it).
+    /// How many subscriptions of this instance follow the bus, set up (each one's stream has
+    /// started and its checks are done: an event published from now on reaches it).
     pub fn subscribers(&self) -> usize {
-        self.local.receiver_count()
+        self.ready.load(Ordering::Acquire)
     }
 
     /// An event from the relay: passed to this instance's subscribers unless it came from here.

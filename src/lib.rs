@@ -5,7 +5,8 @@
 //! - [`startup`]: connect, migrate, bind; `app()` builds the router for `main` and tests.
 //! - [`http`]: the transports: GraphQL over HTTP (`http::graphql`), over WebSocket (`ws`) and
 //!   over Server-Sent Events (`sse`), content negotiation, which pages may open a socket
-//!   (`origin`), GraphiQL, and the layers around every route (CORS, a timeout, panics,
+//!   (`origin`), GraphiQL, the OAuth endpoints for other services (`oauth`: JWKS, metadata,
+//!   introspection), and the layers around every route (CORS, a timeout, panics,
 //!   tracing).
 //! - [`request`]: what a transport knows of the caller, handed to the pipeline.
 //! - [`graphql`]: the one request pipeline (`execute`), its admission (`admission`: what may
@@ -16,8 +17,10 @@
 //!   requests for mail into mail.
 //! - [`recipes`]: recipe rules: fields (`input`), who sees and changes what, pagination
 //!   (`listing`, `cursor`).
+//! - [`introspection`]: token introspection (RFC 7662) and the services allowed to ask.
 //! - [`validate`]: input rules (usernames, addresses, passwords).
-//! - [`auth`]: tokens (`jwt`), passwords (`password`, hashed on the low-priority threads of
+//! - [`auth`]: tokens (`jwt`), signing keys (`keys`: made, stored sealed, rotated, revoked,
+//!   published as a JWKS), passwords (`password`, hashed on the low-priority threads of
 //!   `hash_pool`), revocation (`denylist`), throttles (`throttle`, one table of rules), the
 //!   request's identity (`guard`, which needs only a `TokenCheck`: keys, denylist, clock) and
 //!   the signing secret (`secret`).
@@ -45,6 +48,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod introspection;
 pub mod mail;
 pub mod recipes;
 pub mod recovery;

@@ -1,4 +1,5 @@
-//! The `smilecook` command: `serve` (the default), `migrate`, `export-schema`, `seed`.
+//! The `smilecook` command: `serve` (the default), `migrate`, `export-schema`, `seed`, `keys`
+//! (the signing keys) and `clients` (services that may introspect tokens).
 
 use std::process::ExitCode;
 
@@ -37,6 +38,47 @@ enum Command {
     /// Write demo data: users `ada` and `bob` (password `smilecook-demo`) and recipes, 4 in 5
     /// published. Runs once, on a fresh database (it refuses if the demo users exist).
     Seed(Box<SeedArgs>),
+    /// The signing keys of access tokens: `list` (each key's state and dates), `rotate`
+    /// (publish a new key now; it signs after KEY_PUBLISH_AHEAD), `revoke KID` (refuse its
+    /// tokens at once, on every instance).
+    Keys(Box<KeysArgs>),
+    /// Services allowed to introspect tokens (`POST /oauth/introspect` with HTTP Basic):
+    /// `add ID` (prints the secret, once), `list`, `remove ID`.
+    Clients(ClientsArgs),
+}
+
+#[derive(clap::Args)]
+struct KeysArgs {
+    #[command(subcommand)]
+    action: KeysAction,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    List,
+    Rotate,
+    Revoke {
+        /// A key id (`smilecook keys list`); it may begin with `-`.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct ClientsArgs {
+    #[command(subcommand)]
+    action: ClientsAction,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Subcommand)]
+enum ClientsAction {
+    Add { client_id: String },
+    List,
+    Remove { client_id: String },
 }
 
 #[derive(clap::Args)]
@@ -76,6 +118,8 @@ async fn main() -> ExitCode {
             .map_err(Into::into),
         Command::Serve(config) => serve(*config).await.map_err(Into::into),
         Command::Seed(args) => seed_demo(&args.config, args.recipes).await,
+        Command::Keys(args) => commands::keys(&args.config, args.action).await,
+        Command::Clients(args) => commands::clients(&args.database.database_url, args.action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -84,6 +128,97 @@ async fn main() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+mod commands {
+    //! `smilecook keys` and `smilecook clients`: what they print.
+
+    use smilecook::{
+        config::Config, db::service_clients, introspection, startup, startup::keys::for_command,
+    };
+
+    use super::{ClientsAction, KeysAction};
+
+    type Outcome = Result<(), Box<dyn std::error::Error>>;
+
+    pub async fn keys(config: &Config, action: KeysAction) -> Outcome {
+        let store = for_command(config).await?;
+        match action {
+            KeysAction::List => {
+                println!(
+                    "{:<44} {:<6} {:<9} {:<26} until",
+                    "kid", "alg", "state", "signs from"
+                );
+                for listed in store.list().await? {
+                    let key = &listed.key;
+                    let until = listed
+                        .dated
+                        .until
+                        .map_or_else(|| "-".into(), |t| t.to_rfc3339());
+                    println!(
+                        "{:<44} {:<6} {:<9} {:<26} {until}",
+                        key.kid,
+                        key.alg,
+                        listed.dated.state.name(),
+                        key.activates_at.to_rfc3339()
+                    );
+                }
+            }
+            KeysAction::Rotate => {
+                let key = store.rotate().await?;
+                println!(
+                    "published {}; it signs from {}",
+                    key.kid,
+                    key.activates_at.to_rfc3339()
+                );
+            }
+            KeysAction::Revoke { kid } => {
+                if !store.revoke(&kid).await? {
+                    return Err(format!("no key {kid}, or it was revoked already").into());
+                }
+                println!(
+                    "revoked {kid}: its tokens are refused by every instance within KEYS_REFRESH_INTERVAL"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn clients(database_url: &str, action: ClientsAction) -> Outcome {
+        let db = startup::connect_and_migrate(database_url).await?;
+        match action {
+            ClientsAction::Add { client_id } => {
+                let valid = !client_id.is_empty()
+                    && client_id.len() <= introspection::MAX_CLIENT_ID
+                    && client_id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                if !valid {
+                    return Err("a client id is 1 to 64 letters, digits, '-', '_' or '.'".into());
+                }
+                match introspection::add_client(&db, &client_id).await? {
+                    Some(secret) => println!("client_id={client_id}\nclient_secret={secret}"),
+                    None => return Err(format!("client {client_id} exists already").into()),
+                }
+            }
+            ClientsAction::List => {
+                for client in service_clients::all(&db).await? {
+                    println!(
+                        "{} (added {})",
+                        client.client_id,
+                        client.created_at.to_rfc3339()
+                    );
+                }
+            }
+            ClientsAction::Remove { client_id } => {
+                if !service_clients::remove(&db, &client_id).await? {
+                    return Err(format!("no client {client_id}").into());
+                }
+                println!("removed {client_id}");
+            }
+        }
+        Ok(())
     }
 }
 

@@ -33,6 +33,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("recipes", &["graphql", "http", "startup"]),
     ("validate", &["graphql", "http", "startup", "state"]),
     ("recovery", &["graphql", "http", "startup"]),
+    ("introspection", &["graphql", "http", "startup"]),
     // Mail is a service: it knows the outbox, not who writes to it.
     (
         "mail",

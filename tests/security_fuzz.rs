@@ -8,7 +8,7 @@ mod common;
 
 use proptest::prelude::*;
 use reqwest::StatusCode;
-use smilecook::auth::jwt::{Keys, TokenType};
+use smilecook::auth::{jwt::TokenType, keys::Keys};
 
 fn keys() -> Keys {
     Keys::new(

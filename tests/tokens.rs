@@ -10,6 +10,13 @@ use futures::future::join_all;
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
+/// Under `JWT_ALGORITHM=HS256` the secret signs access tokens: the forgeries below have the
+/// secret, and are refused for what they change. (Under ES256 the secret signs no access
+/// token at all: `tests/signing_keys.rs`.)
+async fn spawn_hs256() -> common::TestApp {
+    spawn_app_with(&["--jwt-algorithm=HS256"]).await
+}
+
 async fn me_with_header(app: &common::TestApp, authorization: Option<&str>) -> Value {
     app.op_with_authorization(AUTH, "Me", json!({}), authorization.map(str::to_owned))
         .await
@@ -38,8 +45,11 @@ async fn tokens_carry_exactly_the_registered_claims_and_nothing_personal() {
         assert_eq!(claims["sub"], ada.id.as_str());
         assert_eq!(claims["type"], kind);
         assert_eq!(claims["fresh"], fresh);
-        assert_eq!(jwt::header(token)["alg"], "HS256");
     }
+    // Access tokens for every service (ES256 by default), refresh tokens for this server only.
+    assert_eq!(jwt::header(&ada.access)["alg"], "ES256");
+    assert_eq!(jwt::header(&ada.access)["typ"], "at+jwt");
+    assert_eq!(jwt::header(&ada.refresh)["alg"], "HS256");
     let (access, refresh) = (jwt::payload(&ada.access), jwt::payload(&ada.refresh));
     assert_eq!(
         access["sid"], refresh["sid"],
@@ -113,7 +123,7 @@ async fn a_garbage_token_is_unauthenticated() {
 #[tokio::test]
 async fn a_token_forged_with_the_right_secret_and_claims_is_accepted() {
     // The control for the rejections below: the forging helpers make tokens the server takes.
-    let app = spawn_app().await;
+    let app = spawn_hs256().await;
     let ada = app.user("ada").await;
 
     let forged = jwt::sign(&jwt::payload(&ada.access), app.secret(), Algorithm::HS256);
@@ -139,7 +149,7 @@ async fn a_tampered_payload_is_rejected() {
 
 #[tokio::test]
 async fn a_token_signed_with_another_secret_is_rejected() {
-    let app = spawn_app().await;
+    let app = spawn_hs256().await;
     let ada = app.user("ada").await;
 
     let other_secret = "another-secret-that-is-long-enough-0123456789";
@@ -166,7 +176,7 @@ async fn an_unsigned_alg_none_token_is_rejected() {
 
 #[tokio::test]
 async fn a_token_signed_with_another_algorithm_is_rejected_even_with_the_right_secret() {
-    let app = spawn_app().await;
+    let app = spawn_hs256().await;
     let ada = app.user("ada").await;
 
     for algorithm in [Algorithm::HS512, Algorithm::HS384] {
@@ -177,7 +187,7 @@ async fn a_token_signed_with_another_algorithm_is_rejected_even_with_the_right_s
 
 #[tokio::test]
 async fn a_token_from_another_issuer_or_for_another_audience_is_rejected() {
-    let app = spawn_app().await;
+    let app = spawn_hs256().await;
     let ada = app.user("ada").await;
     let claims = jwt::payload(&ada.access);
 

@@ -245,7 +245,19 @@ async fn a_subscription_completes_with_its_last_event() {
     reader
         .subscribe("r", changed, json!({ "id": recipe_id }))
         .await;
-    app.subscribers(1).await;
+    // Live once a change reaches it: following the bus comes before the recipe is looked up,
+    // and a delete in between would (rightly) answer NOT_FOUND instead.
+    let rename = json!({ "id": recipe_id, "input": { "name": "Broth" } });
+    op(&app, "UpdateRecipe", rename, Some(&ada.access)).await;
+    match reader.next(SOON).await {
+        Some(Event::Message(m)) => {
+            assert_eq!(
+                m["payload"]["data"]["recipeChanged"]["change"], "UPDATED",
+                "{m}"
+            )
+        }
+        other => panic!("no first event: {other:?}"),
+    }
 
     op(
         &app,
@@ -258,8 +270,8 @@ async fn a_subscription_completes_with_its_last_event() {
     let messages = until_ended(&mut reader, 1).await;
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert_eq!(
-        messages[0]["payload"]["data"]["recipeChanged"]["change"],
-        "DELETED"
+        messages[0]["payload"]["data"]["recipeChanged"]["change"], "DELETED",
+        "{messages:?}"
     );
     assert_eq!(messages[1], json!({ "id": "r", "type": "complete" }));
     // Its place on the bus is given back.

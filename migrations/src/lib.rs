@@ -13,6 +13,8 @@ mod m20261202_000006_session_devices;
 mod m20261202_000007_mail_and_resets;
 mod m20261202_000008_email_verification;
 mod m20261204_000009_mailboxes_and_mail_requests;
+mod m20261204_000010_signing_keys;
+mod m20261204_000011_service_clients;
 
 pub struct Migrator;
 
@@ -29,6 +31,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_mail_and_resets::Migration),
             Box::new(m20261202_000008_email_verification::Migration),
             Box::new(m20261204_000009_mailboxes_and_mail_requests::Migration),
+            Box::new(m20261204_000010_signing_keys::Migration),
+            Box::new(m20261204_000011_service_clients::Migration),
         ]
     }
 }

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use super::{
     denylist::{Denylist, Revocable, SharedDenylist},
-    jwt::{Claims, Keys, TokenType},
+    jwt::{Claims, TokenType, Verified},
+    keys::Keys,
 };
 use crate::{
     error::{AppError, AppResult},
@@ -32,6 +33,8 @@ pub struct TokenCheck {
 pub struct Principal {
     pub user_id: Uuid,
     pub claims: Claims,
+    /// The key that signed the token: a connection ends when it is revoked.
+    pub kid: Arc<str>,
 }
 
 /// What the client presented, verified on first use.
@@ -92,7 +95,7 @@ pub async fn authenticate(
     now: i64,
 ) -> AppResult<Principal> {
     let token = bearer_token(header)?;
-    let claims = keys.verify(token, TokenType::Access, now)?;
+    let Verified { claims, kid } = keys.verify_reloading(token, TokenType::Access, now).await?;
     let items = [Revocable::Token(claims.jti), Revocable::Session(claims.sid)];
     if denylist.any_revoked(&items).await? {
         return Err(AppError::TokenRevoked);
@@ -100,6 +103,7 @@ pub async fn authenticate(
     Ok(Principal {
         user_id: claims.sub,
         claims,
+        kid,
     })
 }
 

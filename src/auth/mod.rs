@@ -5,6 +5,7 @@ pub mod denylist;
 pub mod guard;
 mod hash_pool;
 pub mod jwt;
+pub mod keys;
 pub mod password;
 pub mod secret;
 pub mod throttle;

@@ -54,6 +54,8 @@ pub enum Action {
     PasswordReset,
     /// `resendVerification`.
     Verification,
+    /// A service's client id and secret (token introspection).
+    ClientAuth,
 }
 
 impl Action {
@@ -64,6 +66,7 @@ impl Action {
             Self::Register => "register",
             Self::PasswordReset => "reset",
             Self::Verification => "verify",
+            Self::ClientAuth => "client",
         }
     }
 }

@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription};
 use futures_util::{Stream, StreamExt, stream};
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::{recipe::Recipe, require_user, state, viewer};
 use crate::{
     error::AppError,
-    events::{self, Announced},
+    events::{self, Announced, Follower},
     recipes,
     state::AppState,
 };
@@ -61,7 +61,7 @@ impl RecipeSubscription {
     /// Recipes as they are published, for everyone.
     async fn recipe_published(&self, ctx: &Context<'_>) -> impl Stream<Item = Result<Recipe>> {
         let state = state(ctx).clone();
-        follow(state.events.subscribe()).filter_map(move |event| {
+        follow(state.events.subscribe().ready()).filter_map(move |event| {
             let state = state.clone();
             async move {
                 let event = match event {
@@ -91,7 +91,7 @@ impl RecipeSubscription {
             .await?
             .ok_or_else(not_found)?;
         let id = recipe.id;
-        let changes = follow(receiver)
+        let changes = follow(receiver.ready())
             .filter(move |e| std::future::ready(e.as_ref().map_or(true, |e| e.event.recipe == id)));
         let events = changes.then(move |event| {
             let state = state.clone();
@@ -107,7 +107,7 @@ impl RecipeSubscription {
     ) -> Result<impl Stream<Item = Result<RecipeChangeEvent>>> {
         let me = require_user(ctx).await?.user_id;
         let state = state(ctx).clone();
-        let mine = follow(state.events.subscribe())
+        let mine = follow(state.events.subscribe().ready())
             .filter(move |e| std::future::ready(e.as_ref().map_or(true, |e| e.event.author == me)));
         Ok(mine.then(move |event| {
             let state = state.clone();
@@ -118,13 +118,11 @@ impl RecipeSubscription {
 
 /// The events of `receiver`, and a SLOW_CONSUMER error (after which nothing) if it falls
 /// behind the bus; ends with the bus.
-fn follow(
-    receiver: broadcast::Receiver<Arc<Announced>>,
-) -> impl Stream<Item = Result<Arc<Announced>, async_graphql::Error>> {
-    stream::unfold(Some(receiver), |receiver| async move {
-        let mut receiver = receiver?;
-        match receiver.recv().await {
-            Ok(event) => Some((Ok(event), Some(receiver))),
+fn follow(follower: Follower) -> impl Stream<Item = Result<Arc<Announced>, async_graphql::Error>> {
+    stream::unfold(Some(follower), |follower| async move {
+        let mut follower = follower?;
+        match follower.receiver.recv().await {
+            Ok(event) => Some((Ok(event), Some(follower))),
             Err(RecvError::Lagged(missed)) => Some((Err(slow_consumer(missed)), None)),
             Err(RecvError::Closed) => None,
         }

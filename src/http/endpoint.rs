@@ -53,7 +53,7 @@ pub fn request_context(
 ) -> RequestContext {
     RequestContext {
         authorization: authorization(headers),
-        client: client_addr(gql, peer, headers),
+        client: client_addr(gql.trust_forwarded_for, peer, headers),
         user_agent: user_agent(headers),
     }
 }
@@ -65,13 +65,12 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The peer address, or the last `X-Forwarded-For` hop when the proxy in front is trusted.
-fn client_addr(
-    gql: &GraphQlState,
+pub fn client_addr(
+    trust_forwarded_for: bool,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: &HeaderMap,
 ) -> Option<IpAddr> {
-    let forwarded = gql
-        .trust_forwarded_for
+    let forwarded = trust_forwarded_for
         .then(|| headers.get("x-forwarded-for")?.to_str().ok())
         .flatten()
         .and_then(|v| v.rsplit(',').next()?.trim().parse::<IpAddr>().ok());

@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod graphiql;
 pub mod graphql;
 pub mod media;
+pub mod oauth;
 pub mod origin;
 pub mod sse;
 pub mod ws;

@@ -28,10 +28,27 @@ pub fn sign(claims: &Value, secret: &str, algorithm: Algorithm) -> String {
     jsonwebtoken::encode(&Header::new(algorithm), claims, &key).expect("token signed")
 }
 
+/// `claims` signed with `key` under `header`, whatever it says.
+pub fn sign_as(header: &Header, claims: &Value, key: &EncodingKey) -> String {
+    jsonwebtoken::encode(header, claims, key).expect("token signed")
+}
+
+/// A header for `algorithm` naming key `kid`, with `typ`.
+pub fn header_for(algorithm: Algorithm, kid: &str, typ: &str) -> Header {
+    let mut header = Header::new(algorithm);
+    header.kid = Some(kid.to_owned());
+    header.typ = Some(typ.to_owned());
+    header
+}
+
 /// `claims` with `{"alg":"none"}` and an empty signature.
 pub fn unsigned(claims: &Value) -> String {
-    let header = json!({ "alg": "none", "typ": "JWT" });
-    format!("{}.{}.", encode(&header), encode(claims))
+    unsigned_with(&json!({ "alg": "none", "typ": "JWT" }), claims)
+}
+
+/// `claims` under any `header` JSON, with an empty signature.
+pub fn unsigned_with(header: &Value, claims: &Value) -> String {
+    format!("{}.{}.", encode(header), encode(claims))
 }
 
 /// `payload` with `key` set to `value`.

@@ -146,6 +146,32 @@ async fn fresh_database(dir: &tempfile::TempDir) -> String {
     }
 }
 
+/// `args` with each `--flag=value` of `changes` replacing that flag's earlier values.
+fn with_changes(args: &[String], changes: &[&str]) -> Vec<String> {
+    let flag = |arg: &str| arg.split('=').next().unwrap_or(arg).to_owned();
+    let changed: Vec<String> = changes.iter().map(|c| flag(c)).collect();
+    args.iter()
+        .filter(|arg| !changed.contains(&flag(arg)))
+        .cloned()
+        .chain(changes.iter().map(|c| c.to_string()))
+        .collect()
+}
+
+/// The `smilecook` binary with `args`: its standard output, or its error output on failure.
+fn run_binary(args: &[&str]) -> Result<String, String> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_smilecook"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the binary runs");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    match output.status.success() {
+        true => Ok(text(&output.stdout)),
+        false => Err(text(&output.stderr)),
+    }
+}
+
 impl TestApp {
     /// Another server on this one's database with the same configuration (secret, Redis and its
     /// key prefix): a second instance of the same deployment.
@@ -153,8 +179,26 @@ impl TestApp {
         self.try_spawn_sibling().await.expect("server starts")
     }
 
+    /// A sibling with some options changed (`--flag=value` replaces any earlier value).
+    pub async fn spawn_sibling_with(&self, changes: &[&str]) -> TestApp {
+        let args = with_changes(&self.args, changes);
+        let mut sibling = self
+            .try_spawn_sibling_from(args)
+            .await
+            .expect("server starts");
+        sibling.clock = self.clock.clone();
+        sibling
+    }
+
     /// Like [`TestApp::spawn_sibling`], for tests where start-up should fail.
     pub async fn try_spawn_sibling(&self) -> Result<TestApp, startup::StartupError> {
+        self.try_spawn_sibling_from(self.args.clone()).await
+    }
+
+    async fn try_spawn_sibling_from(
+        &self,
+        args: Vec<String>,
+    ) -> Result<TestApp, startup::StartupError> {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut app = TestApp {
             addr: String::new(),
@@ -162,7 +206,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             dir,
             clock: self.clock.clone(),
-            args: self.args.clone(),
+            args,
             shutdown: None,
             server: None,
             hash_gate: HashGate::default(),
@@ -213,11 +257,7 @@ impl TestApp {
     /// Restarts on the same database with some options changed (`--flag=value` replaces any
     /// earlier value of that flag).
     pub async fn restart_with(&mut self, changes: &[&str]) {
-        for change in changes {
-            let flag = change.split('=').next().unwrap_or(change);
-            self.args.retain(|arg| arg.split('=').next() != Some(flag));
-            self.args.push(change.to_string());
-        }
+        self.args = with_changes(&self.args, changes);
         self.restart().await;
     }
 
@@ -307,6 +347,27 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Runs `smilecook keys <action>` (the real binary) on this deployment's database and
+    /// secret: its standard output, or its error output when it fails.
+    pub fn keys_command(&self, action: &[&str]) -> Result<String, String> {
+        let options = self.args[1..].iter().map(String::as_str);
+        let args: Vec<&str> = std::iter::once("keys")
+            .chain(options)
+            .chain(action.iter().copied())
+            .collect();
+        run_binary(&args)
+    }
+
+    /// Runs `smilecook clients <action>` on this deployment's database.
+    pub fn clients_command(&self, action: &[&str]) -> Result<String, String> {
+        let database = format!("--database-url={}", self.database_url);
+        let args: Vec<&str> = ["clients", database.as_str()]
+            .into_iter()
+            .chain(action.iter().copied())
+            .collect();
+        run_binary(&args)
     }
 
     /// The `--jwt-secret` the server signs with, so that tests can forge tokens.

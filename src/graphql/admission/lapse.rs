@@ -1,7 +1,8 @@
 //! When a long-lived connection's credentials stop being good: at the access token's `exp`,
 //! or within one check interval of a revocation of the token or its session, on whichever
 //! instance it happened (the denylist is shared), and at once where the denylist's in-process
-//! copy hears of it.
+//! copy hears of it; or when the key that signed the token is revoked (seen within one
+//! `KEYS_REFRESH_INTERVAL`).
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use crate::{
     auth::{
         denylist::{Revocable, Watch},
         guard::{Principal, TokenCheck},
+        jwt::TokenType,
     },
     error::AppError,
 };
@@ -34,7 +36,11 @@ pub async fn lapse(principal: &Principal, check: &TokenCheck, every: Duration) -
     let watch = check.denylist.watch(&items);
     // Registered before every question, so that a revocation in between is not missed.
     let mut woken = Box::pin(revoked(watch.as_ref()));
+    let mut keys = check.keys.changes();
     loop {
+        if !check.keys.accepts(&principal.kid, TokenType::Access) {
+            return AppError::TokenRevoked;
+        }
         match check.denylist.any_revoked(&items).await {
             Ok(false) => {}
             Ok(true) => return AppError::TokenRevoked,
@@ -51,6 +57,8 @@ pub async fn lapse(principal: &Principal, check: &TokenCheck, every: Duration) -
             }
             () = &mut woken => woken = Box::pin(revoked(watch.as_ref())),
             _ = ticks.tick(), if !heard => {}
+            // A revoked signing key: checked at the top of the loop.
+            Ok(()) = keys.changed() => {}
         }
     }
 }

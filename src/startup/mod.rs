@@ -8,6 +8,8 @@ use migrations::{Migrator, MigratorTrait};
 use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::net::TcpListener;
 
+pub mod keys;
+
 use crate::{
     auth::{
         denylist::{
@@ -15,7 +17,6 @@ use crate::{
             sync::Follower,
         },
         guard::TokenCheck,
-        jwt::Keys,
         password::{HashGate, HashThreads, PasswordHasher},
         secret::{self, SecretSource},
         throttle::{self, Allowances, MemoryThrottle, RedisThrottle, Throttle, ThrottleStore},
@@ -152,6 +153,16 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, Startu
     Ok(db)
 }
 
+/// The server secret of `config` (generated and kept in a file in development).
+pub fn resolve_secret(config: &Config) -> Result<Vec<u8>, StartupError> {
+    Ok(secret::resolve(&SecretSource {
+        secret: config.jwt_secret.as_deref(),
+        file: config.jwt_secret_file.as_deref(),
+        database_url: &config.database_url,
+        production: config.is_production(),
+    })?)
+}
+
 pub async fn build(config: Config) -> Result<Server, StartupError> {
     build_with_clock(config, Clock::system()).await
 }
@@ -171,21 +182,10 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
         }
         config.public_url = Some(format!("http://{reached}"));
     }
-    let secret = secret::resolve(&SecretSource {
-        secret: config.jwt_secret.as_deref(),
-        file: config.jwt_secret_file.as_deref(),
-        database_url: &config.database_url,
-        production: config.is_production(),
-    })?;
-    let keys = Keys::new(
-        &secret,
-        &config.jwt_issuer,
-        &config.jwt_audience,
-        config.jwt_leeway,
-    )
-    .map_err(|e| StartupError::Config(format!("signing key: {e}")))?;
+    let secret = resolve_secret(&config)?;
     // Background workers get a handle of their own, which `db::stats` does not count.
     let background = connect_and_migrate(&config.database_url).await?;
+    let (keys, key_refresh) = keys::load(&config, &secret, &background, &clock).await?;
     let db = db::stats::counted(&background);
     let Shared {
         denylist,
@@ -215,6 +215,7 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
         outbox.clone(),
         window,
     ));
+    tasks.extend(key_refresh);
     tasks.push(denylist::spawn_pruning(
         denylist.clone(),
         config.denylist_prune_interval,
@@ -223,7 +224,7 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
     let state = AppState {
         db,
         tokens: TokenCheck {
-            keys: Arc::new(keys),
+            keys,
             denylist,
             clock,
         },
@@ -322,6 +323,7 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
             revocation_check: config.revocation_check_interval,
         },
     );
+    let oauth = http::oauth::routes(state.clone());
     let pipeline = Pipeline {
         schemas: build_schemas(state, &limits),
         limits: limits.query,
@@ -349,7 +351,8 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
             get(http::graphql::get).post(http::graphql::post),
         )
         .route("/health", get(move || http::health(Arc::clone(&denylist))))
-        .with_state(gql);
+        .with_state(gql)
+        .merge(oauth);
     if graphiql {
         router = router.merge(http::graphiql::routes());
     }
