@@ -4,7 +4,7 @@
 // random signing secret, so files never share state. The binary comes from SMILECOOK_BIN,
 // defaulting to ../target/debug/smilecook relative to this folder (where CI builds it).
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -52,14 +52,11 @@ export async function startServer({ args = [], logLevel = 'info' } = {}) {
   const bin = serverBinary();
   const dir = await mkdtemp(join(tmpdir(), 'smilecook-clients-'));
   const jwtSecret = randomBytes(30).toString('base64url'); // 40 characters
+  const databaseUrl = `sqlite://${join(dir, 'test.db')}?mode=rwc`;
+  const serverArgs = [`--database-url=${databaseUrl}`, `--jwt-secret=${jwtSecret}`, ...args];
   const child = spawn(
     bin,
-    [
-      '--bind=127.0.0.1:0',
-      `--database-url=sqlite://${join(dir, 'test.db')}?mode=rwc`,
-      `--jwt-secret=${jwtSecret}`,
-      ...args,
-    ],
+    ['--bind=127.0.0.1:0', ...serverArgs],
     {
       cwd: dir,
       env: { ...process.env, NO_COLOR: '1', RUST_LOG: logLevel },
@@ -120,6 +117,10 @@ export async function startServer({ args = [], logLevel = 'info' } = {}) {
     process: child,
     logs: () => lines.join('\n'),
     allLogs: () => every.join('\n'),
+    /** Runs `smilecook keys <action...>` on this server's database and secret; its stdout. */
+    keys: (...action) => runBinary(bin, ['keys', ...serverArgs, ...action], dir),
+    /** Runs `smilecook clients <action...>` on this server's database; its stdout. */
+    clients: (...action) => runBinary(bin, ['clients', `--database-url=${databaseUrl}`, ...action], dir),
     async stop() {
       if (!exited) {
         child.kill('SIGTERM');
@@ -130,6 +131,16 @@ export async function startServer({ args = [], logLevel = 'info' } = {}) {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Runs the server binary to completion; resolves with its stdout, rejects with its stderr. */
+function runBinary(bin, args, cwd) {
+  return new Promise((resolveRun, reject) => {
+    execFile(bin, args, { cwd, env: { ...process.env, NO_COLOR: '1', RUST_LOG: 'warn' } }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`smilecook ${args[0]} failed: ${stderr}`));
+      else resolveRun(stdout);
+    });
+  });
 }
 
 /**
