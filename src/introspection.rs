@@ -48,33 +48,36 @@ pub async fn add_client(
     Ok(added.then_some(secret))
 }
 
-/// Whether `client_id` and `secret` are a registered service's, counted by the throttle
-/// like a password check (per client id and per address): TOO_MANY_REQUESTS after repeated
-/// failures.
+/// Whether `client_id` and `secret` are a registered service's. Failures are counted by the
+/// throttle (per client id and per address) and answered TOO_MANY_REQUESTS past the
+/// allowance; a correct secret is never refused by a lockout, so guessing cannot lock a
+/// service out (the secret is 256 random bits: the throttle limits noise, not luck).
 pub async fn authenticate(
     state: &AppState,
     client_id: &str,
     secret: &str,
     address: Option<IpAddr>,
 ) -> AppResult<bool> {
-    if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID {
-        return Ok(false);
-    }
-    let subjects = Subjects {
-        login_name: Some(client_id),
-        client: address,
-        ..Subjects::default()
+    let known = if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID {
+        None
+    } else {
+        service_clients::find(&state.db, client_id).await?
     };
-    let (_, attempt) = state.throttle.reserve(Action::ClientAuth, subjects).await?;
-    let stored = service_clients::find(&state.db, client_id).await?;
     // The same hash and comparison whether or not the client exists.
-    let wanted = stored.map_or_else(|| hash(""), |client| client.secret_hash);
+    let wanted = known.map_or_else(|| hash(""), |client| client.secret_hash);
     let matches =
         bool::from(hash(secret).as_bytes().ct_eq(wanted.as_bytes())) && !secret.is_empty();
     if matches {
-        state.throttle.succeeded(&attempt).await?;
+        return Ok(true);
     }
-    Ok(matches)
+    let name: String = client_id.chars().take(MAX_CLIENT_ID).collect();
+    let subjects = Subjects {
+        login_name: Some(&name),
+        client: address,
+        ..Subjects::default()
+    };
+    state.throttle.reserve(Action::ClientAuth, subjects).await?;
+    Ok(false)
 }
 
 /// The introspection answer for `token`.

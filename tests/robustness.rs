@@ -326,3 +326,137 @@ async fn hostile_addresses_registrations_and_socket_floods_get_coded_answers() {
     drop(sockets);
     server.assert_alive(PROMPTLY).await;
 }
+
+/// A token whose header is `header` (raw JSON text), with a payload and a signature.
+fn token_with_header(header: &str) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    format!(
+        "{}.{}.c2ln",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(r#"{"sub":"x"}"#)
+    )
+}
+
+/// The surfaces other services call, attacked the same way: tokens whose header nests ten
+/// thousand deep or repeats a field a thousand times, sent 25 at once to the guard and to
+/// introspection; credentials and entity tags a thousand times repeated; introspections
+/// racing a logout. Every answer is coded, nothing inactive is called active, and the process
+/// lives on.
+#[tokio::test]
+async fn hostile_tokens_credentials_and_introspections_get_answers_and_the_process_lives_on() {
+    let mut server = Binary::start(&[]).await;
+    let printed = server.clients_command(&["add", "svc"]);
+    let secret = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret="))
+        .expect("a secret")
+        .to_owned();
+    let register = "mutation($i: RegisterInput!) { register(input: $i) { id } }";
+    let input = json!({ "username": "ada", "email": "ada@example.com", "password": "long enough" });
+    server
+        .post_json(&json!({ "query": register, "variables": { "i": input } }))
+        .await;
+    let login =
+        "mutation { login(input: {login: \"ada\", password: \"long enough\"}) { accessToken } }";
+    let (_, body) = server.post_json(&json!({ "query": login })).await;
+    let access = body["data"]["login"]["accessToken"]
+        .as_str()
+        .expect("logged in")
+        .to_owned();
+
+    let tokens = [
+        token_with_header(&format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000))),
+        token_with_header(&format!(
+            "{}1{}",
+            r#"{"a":"#.repeat(10_000),
+            "}".repeat(10_000)
+        )),
+        token_with_header(&format!(
+            r#"{{"alg":"ES256","kid":"{}"}}"#,
+            "k".repeat(100_000)
+        )),
+        token_with_header(&format!(
+            r#"{{"alg":"ES256",{}"kid":"x"}}"#,
+            r#""kid":"x","#.repeat(1000)
+        )),
+        ".".repeat(1000),
+        format!("{access}{}", ".x".repeat(1000)),
+    ];
+    let (client, endpoint) = (server.client.clone(), server.url("/oauth/introspect"));
+    let introspect = |token: String, credentials: (String, String)| {
+        let request = client
+            .post(&endpoint)
+            .basic_auth(credentials.0, Some(credentials.1))
+            .form(&[("token", token)]);
+        async move {
+            let response = request.send().await.expect("answered");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let credentials = ("svc".to_owned(), secret.clone());
+    for token in &tokens {
+        let me = json!({ "query": "{ me { id } }" });
+        let shared = &server;
+        let guarded = (0..25).map(|_| {
+            let request = shared
+                .client
+                .post(shared.url("/graphql"))
+                .header("authorization", format!("Bearer {token}"))
+                .json(&me);
+            async move {
+                request
+                    .send()
+                    .await
+                    .expect("answered")
+                    .json::<Value>()
+                    .await
+            }
+        });
+        for body in join_all(guarded).await {
+            let body = body.expect("a JSON answer");
+            assert_eq!(code(&body), "UNAUTHENTICATED", "{body:.200}");
+        }
+        let asked = (0..25).map(|_| introspect(token.clone(), credentials.clone()));
+        for (status, body) in join_all(asked).await {
+            assert_eq!((status, body), (200, json!({ "active": false })));
+        }
+        server.assert_alive(PROMPTLY).await;
+    }
+
+    // Credentials and entity tags a thousand times repeated.
+    let (status, _) = introspect(access.clone(), ("svc".repeat(1000), secret.repeat(1000))).await;
+    assert_eq!(status, 401);
+    let repeated_basic = format!("Basic {}", "c3ZjOng=".repeat(1000));
+    let response = server
+        .client
+        .post(server.url("/oauth/introspect"))
+        .header("authorization", repeated_basic)
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 401);
+    let tags = vec!["\"x\""; 1000].join(", ");
+    let response = server
+        .client
+        .get(server.url("/.well-known/jwks.json"))
+        .header("if-none-match", tags)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+
+    // 25 introspections racing a logout: once the logout has answered, none says active.
+    let racing = (0..25).map(|_| introspect(access.clone(), credentials.clone()));
+    let logout = server.post_raw_with_token(&access, br#"{"query":"mutation { logout }"}"#);
+    let (answers, logged_out) = tokio::join!(join_all(racing), logout);
+    assert_eq!(logged_out["data"]["logout"], true, "{logged_out}");
+    assert!(answers.iter().all(|(status, _)| *status == 200));
+    let (_, after) = introspect(access.clone(), credentials.clone()).await;
+    assert_eq!(after, json!({ "active": false }));
+    server.assert_alive(PROMPTLY).await;
+}

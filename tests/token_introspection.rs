@@ -174,6 +174,9 @@ async fn guessing_a_services_secret_is_throttled_and_a_removed_service_is_refuse
         "five free failures (LOGIN_FREE_FAILURES)"
     );
     assert_eq!(statuses[5..], [429; 3], "then locked");
+    // Guessing cannot lock the service out: its own secret still works.
+    let (status, body) = introspect(&app, Some((&service.id, &service.secret)), &form).await;
+    assert_eq!((status, &body["active"]), (200, &json!(true)), "{body}");
 
     app.clients_command(&["remove", "recipe-cards"])
         .expect("removed");

@@ -70,6 +70,24 @@ impl Binary {
         }
     }
 
+    /// Runs `smilecook clients <action>` on this binary's database: its standard output.
+    pub fn clients_command(&self, action: &[&str]) -> String {
+        let database = self
+            .args
+            .iter()
+            .find(|arg| arg.starts_with("--database-url="))
+            .expect("a database");
+        let output = Command::new(env!("CARGO_BIN_EXE_smilecook"))
+            .arg("clients")
+            .arg(database)
+            .args(action)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("the command runs");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.addr)
     }
@@ -114,6 +132,17 @@ impl Binary {
             .header("content-type", "application/json")
             .body(body);
         answer(request).await
+    }
+
+    /// POSTs raw JSON with `Authorization: Bearer <token>`; the JSON answer.
+    pub async fn post_raw_with_token(&self, token: &str, body: &[u8]) -> Value {
+        let request = self
+            .client
+            .post(self.url("/graphql"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(body.to_vec());
+        answer(request).await.1
     }
 
     /// GETs `/graphql` with these URL parameters.

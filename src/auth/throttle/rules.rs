@@ -103,7 +103,8 @@ pub fn rules(a: &Allowances) -> Vec<Rule> {
         ),
         rule(Verification, Mailbox, a.mail_per_mailbox, false, Keep),
         rule(Verification, ClientAddress, a.mail_per_address, false, Keep),
-        rule(ClientAuth, LoginName, account, false, Clear),
-        rule(ClientAuth, ClientAddress, address, false, Refund),
+        // Failed service credentials only (a correct secret is never counted).
+        rule(ClientAuth, LoginName, account, false, Keep),
+        rule(ClientAuth, ClientAddress, address, false, Keep),
     ]
 }
