@@ -182,6 +182,10 @@ async fn the_jwks_and_the_metadata_are_cacheable_and_name_each_other() {
         metadata["introspection_endpoint"],
         app.url("/oauth/introspect")
     );
+    assert_eq!(
+        metadata["access_token_signing_alg_values_supported"],
+        json!(["ES256"])
+    );
 }
 
 /// A P-256 key written as a PKCS#8 PEM file, as an operator would supply it.

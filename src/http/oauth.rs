@@ -66,7 +66,12 @@ async fn jwks(State(state): State<OAuthState>, headers: HeaderMap) -> Response {
 async fn metadata(State(state): State<OAuthState>) -> Response {
     let config = &state.app.config;
     let base = config.public_url();
-    let algorithms = [format!("{:?}", config.jwt_algorithm)];
+    let ring = state.app.tokens.keys.ring();
+    let algorithms: Vec<String> = ring
+        .access_algorithms
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect();
     let body = json!({
         "issuer": config.jwt_issuer,
         "jwks_uri": format!("{base}{JWKS_PATH}"),

@@ -75,6 +75,8 @@ pub struct Ring {
     /// The key of tokens that name none (refresh tokens from before keys had ids).
     unnamed: String,
     pub jwks: Published,
+    /// The algorithms of the keys that verify access tokens, for the server's metadata.
+    pub access_algorithms: Vec<Algorithm>,
     /// (kid, state) of every key: what changed between two loads.
     pub fingerprint: Vec<(String, KeyState)>,
 }
@@ -108,6 +110,7 @@ impl Ring {
             refresh: signer,
             unnamed: hmac.kid.clone(),
             jwks: publish(&[]),
+            access_algorithms: vec![Algorithm::HS256],
             fingerprint: Vec::new(),
         }
     }
@@ -142,6 +145,12 @@ impl Ring {
             encoding: signer.encoding.clone(),
         };
         ring.jwks = publish(published);
+        ring.access_algorithms = vec![signer.alg];
+        for key in published {
+            if !ring.access_algorithms.contains(&key.alg) {
+                ring.access_algorithms.push(key.alg);
+            }
+        }
         ring.fingerprint = fingerprint;
         ring
     }
