@@ -21,8 +21,9 @@ pub fn spawn(store: KeyStore, keys: Arc<Keys>, every: Duration) -> BackgroundTas
                 () = tokio::time::sleep(every) => {}
                 () = keys.reload_wanted() => {}
             }
-            match store.ring().await {
-                Ok(ring) => keys.install_if_changed(ring),
+            match store.ring_unless(&keys.ring().fingerprint).await {
+                Ok(Some(ring)) => keys.install_if_changed(ring),
+                Ok(None) => {}
                 Err(err) => tracing::warn!(error = %err, "signing keys could not be reloaded"),
             }
             keys.loaded();

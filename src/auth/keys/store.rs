@@ -109,8 +109,29 @@ impl KeyStore {
 
     /// The ring to verify and sign with now, after settling the schedule.
     pub async fn ring(&self) -> Result<Ring, StoreError> {
+        // Against no fingerprint, a ring is always built.
+        self.ring_unless(&[])
+            .await?
+            .ok_or_else(|| StoreError::Refused("no key set was read".into()))
+    }
+
+    /// The ring to use now, or `None` when its keys and their states are still `fingerprint`'s
+    /// (the poll's common case: one query, no key decoded).
+    pub async fn ring_unless(
+        &self,
+        fingerprint: &[(String, KeyState)],
+    ) -> Result<Option<Ring>, StoreError> {
         let rows = self.settle().await?;
         let dated = schedule::states(&rows, self.clock.now(), &self.schedule);
+        let same = rows.len() == fingerprint.len()
+            && rows
+                .iter()
+                .zip(&dated)
+                .zip(fingerprint)
+                .all(|((row, dated), (kid, state))| row.kid == *kid && dated.state == *state);
+        if same && !fingerprint.is_empty() {
+            return Ok(None);
+        }
         let mut published = Vec::new();
         let mut current = None;
         for (row, dated) in rows.iter().zip(&dated) {
@@ -132,13 +153,13 @@ impl KeyStore {
             .zip(&dated)
             .map(|(row, dated)| (row.kid.clone(), dated.state))
             .collect();
-        Ok(Ring::asymmetric(
+        Ok(Some(Ring::asymmetric(
             &self.hmac,
             &signer,
             &published,
             fingerprint,
             &self.expected,
-        ))
+        )))
     }
 
     /// Every key with its state, oldest first.
