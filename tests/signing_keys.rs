@@ -333,7 +333,7 @@ async fn a_rotation_publishes_the_next_key_first_and_logs_nobody_out() {
         &socket.init(Some(&format!("Bearer {}", ada.access))).await
     ));
 
-    let printed = app.keys_command(&["rotate"]).expect("rotated");
+    let printed = app.keys_command(&["rotate"]).await.expect("rotated");
     let next = printed
         .split_whitespace()
         .nth(1)
@@ -348,11 +348,11 @@ async fn a_rotation_publishes_the_next_key_first_and_logs_nobody_out() {
     let login = app.new_session(&ada).await.access;
     assert_eq!(kid(&login), first);
     assert!(
-        app.keys_command(&["rotate"]).is_err(),
+        app.keys_command(&["rotate"]).await.is_err(),
         "a second rotation would skip a key"
     );
     // (The command reads the real clock, not the one this test moves.)
-    let listed = app.keys_command(&["list"]).expect("listed");
+    let listed = app.keys_command(&["list"]).await.expect("listed");
     assert!(
         listed.contains(&format!("{first}  ES256  current")),
         "{listed}"
@@ -393,7 +393,9 @@ async fn a_revoked_key_is_refused_at_once_its_sockets_close_and_a_new_key_signs(
         &socket.init(Some(&format!("Bearer {}", ada.access))).await
     ));
 
-    app.keys_command(&["revoke", &first]).expect("revoked");
+    app.keys_command(&["revoke", &first])
+        .await
+        .expect("revoked");
 
     until("the revoked key is refused", || async {
         app.me(&ada.access).await["errors"][0]["extensions"]["code"] == "TOKEN_REVOKED"
@@ -411,16 +413,16 @@ async fn a_revoked_key_is_refused_at_once_its_sockets_close_and_a_new_key_signs(
         .expect("refreshed");
     assert_ne!(kid(access), first);
     assert_eq!(app.me(access).await["data"]["me"]["username"], "ada");
-    let listed = app.keys_command(&["list"]).expect("listed");
+    let listed = app.keys_command(&["list"]).await.expect("listed");
     assert!(
         listed.contains(&format!("{first}  ES256  revoked")),
         "{listed}"
     );
     assert!(
-        app.keys_command(&["revoke", &first]).is_err(),
+        app.keys_command(&["revoke", &first]).await.is_err(),
         "revoked twice"
     );
-    assert!(app.keys_command(&["revoke", "no-such-key"]).is_err());
+    assert!(app.keys_command(&["revoke", "no-such-key"]).await.is_err());
 }
 
 #[tokio::test]
@@ -433,7 +435,9 @@ async fn an_instance_loads_a_key_it_has_not_seen_when_a_token_names_it() {
     let ada = app.user("ada").await;
     let first = kid(&ada.access);
 
-    app.keys_command(&["revoke", &first]).expect("revoked");
+    app.keys_command(&["revoke", &first])
+        .await
+        .expect("revoked");
     until("the first instance signs with the replacement", || async {
         kid(&app.new_session(&ada).await.access) != first
     })

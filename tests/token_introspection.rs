@@ -14,8 +14,11 @@ struct Service {
     secret: String,
 }
 
-fn register_service(app: &TestApp, id: &str) -> Service {
-    let printed = app.clients_command(&["add", id]).expect("client added");
+async fn register_service(app: &TestApp, id: &str) -> Service {
+    let printed = app
+        .clients_command(&["add", id])
+        .await
+        .expect("client added");
     let field = |name: &str| {
         printed
             .lines()
@@ -57,7 +60,7 @@ async fn ask(app: &TestApp, service: &Service, token: &str) -> Value {
 #[tokio::test]
 async fn only_registered_services_may_ask_and_strangers_learn_nothing() {
     let app = spawn_app().await;
-    let service = register_service(&app, "recipe-cards");
+    let service = register_service(&app, "recipe-cards").await;
     let ada = app.user("ada").await;
     let form = [("token", ada.access.as_str())];
 
@@ -72,11 +75,11 @@ async fn only_registered_services_may_ask_and_strangers_learn_nothing() {
         assert_eq!(body, json!({ "error": "invalid_client" }));
     }
     assert!(
-        app.clients_command(&["add", "recipe-cards"]).is_err(),
+        app.clients_command(&["add", "recipe-cards"]).await.is_err(),
         "taken"
     );
-    assert!(app.clients_command(&["add", "no spaces"]).is_err());
-    let listed = app.clients_command(&["list"]).expect("listed");
+    assert!(app.clients_command(&["add", "no spaces"]).await.is_err());
+    let listed = app.clients_command(&["list"]).await.expect("listed");
     assert!(listed.starts_with("recipe-cards"), "{listed}");
     assert!(
         !listed.contains(&service.secret),
@@ -87,7 +90,7 @@ async fn only_registered_services_may_ask_and_strangers_learn_nothing() {
 #[tokio::test]
 async fn an_active_token_shows_its_subject_and_dates_and_a_logout_shows_at_once() {
     let app = spawn_app().await;
-    let service = register_service(&app, "recipe-cards");
+    let service = register_service(&app, "recipe-cards").await;
     let ada = app.user("ada").await;
     let claims = common::jwt::payload(&ada.access);
 
@@ -128,7 +131,7 @@ async fn an_active_token_shows_its_subject_and_dates_and_a_logout_shows_at_once(
 #[tokio::test]
 async fn expired_malformed_and_unknown_tokens_are_inactive_and_nothing_else() {
     let app = spawn_app().await;
-    let service = register_service(&app, "recipe-cards");
+    let service = register_service(&app, "recipe-cards").await;
     let ada = app.user("ada").await;
     let huge = "a".repeat(100_000);
 
@@ -159,7 +162,7 @@ async fn expired_malformed_and_unknown_tokens_are_inactive_and_nothing_else() {
 async fn guessing_a_services_secret_is_throttled_and_a_removed_service_is_refused() {
     // A lockout long enough that no slowness of the machine outlasts it.
     let app = spawn_app_with(&["--login-lockout-base=60s"]).await;
-    let service = register_service(&app, "recipe-cards");
+    let service = register_service(&app, "recipe-cards").await;
     let ada = app.user("ada").await;
     let form = [("token", ada.access.as_str())];
 
@@ -179,6 +182,7 @@ async fn guessing_a_services_secret_is_throttled_and_a_removed_service_is_refuse
     assert_eq!((status, &body["active"]), (200, &json!(true)), "{body}");
 
     app.clients_command(&["remove", "recipe-cards"])
+        .await
         .expect("removed");
     app.advance_clock(Duration::from_secs(3600));
     let (status, _) = introspect(&app, Some((&service.id, &service.secret)), &form).await;

@@ -158,12 +158,15 @@ fn with_changes(args: &[String], changes: &[&str]) -> Vec<String> {
 }
 
 /// The `smilecook` binary with `args`: its standard output, or its error output on failure.
-fn run_binary(args: &[&str]) -> Result<String, String> {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_smilecook"))
+/// Awaited, never blocking: the test's server runs on the same runtime, and a server frozen
+/// in the middle of a write would hold SQLite's lock against the command.
+async fn run_binary(args: &[&str]) -> Result<String, String> {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_smilecook"))
         .args(args)
         .env("NO_COLOR", "1")
         .env("RUST_LOG", "warn")
         .output()
+        .await
         .expect("the binary runs");
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     match output.status.success() {
@@ -351,23 +354,23 @@ impl TestApp {
 
     /// Runs `smilecook keys <action>` (the real binary) on this deployment's database and
     /// secret: its standard output, or its error output when it fails.
-    pub fn keys_command(&self, action: &[&str]) -> Result<String, String> {
+    pub async fn keys_command(&self, action: &[&str]) -> Result<String, String> {
         let options = self.args[1..].iter().map(String::as_str);
         let args: Vec<&str> = std::iter::once("keys")
             .chain(options)
             .chain(action.iter().copied())
             .collect();
-        run_binary(&args)
+        run_binary(&args).await
     }
 
     /// Runs `smilecook clients <action>` on this deployment's database.
-    pub fn clients_command(&self, action: &[&str]) -> Result<String, String> {
+    pub async fn clients_command(&self, action: &[&str]) -> Result<String, String> {
         let database = format!("--database-url={}", self.database_url);
         let args: Vec<&str> = ["clients", database.as_str()]
             .into_iter()
             .chain(action.iter().copied())
             .collect();
-        run_binary(&args)
+        run_binary(&args).await
     }
 
     /// The `--jwt-secret` the server signs with, so that tests can forge tokens.
