@@ -19,7 +19,8 @@ use sea_orm::DatabaseConnection;
 use smilecook::{
     auth::{
         denylist::{CachedDenylist, Denylist, Revocable, SqlDenylist},
-        guard::authenticate,
+        dpop::Dpop,
+        guard::{Presented, authenticate},
         jwt::TokenType,
         keys::{
             Keys,
@@ -101,7 +102,16 @@ fn denylists(rt: &Runtime) -> Denylists {
     }
 }
 
+fn bearer(header: &str) -> Presented<'_> {
+    Presented { header, dpop: None }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 fn guard(c: &mut Criterion) {
+    let dpop = Dpop::default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -113,7 +123,7 @@ fn guard(c: &mut Criterion) {
         let valid = token(&keys, Uuid::new_v4());
         group.bench_function(format!("guard, {alg:?}, token seen before"), |b| {
             b.to_async(&rt).iter(|| async {
-                authenticate(&keys, &lists.cached, &valid, unix_now())
+                authenticate(&keys, &lists.cached, &dpop, bearer(&valid), now_ms())
                     .await
                     .expect("valid")
             })
@@ -145,14 +155,14 @@ fn guard(c: &mut Criterion) {
     let valid = token(&keys, Uuid::new_v4());
     group.bench_function("guard, revoked token", |b| {
         b.to_async(&rt).iter(|| async {
-            authenticate(&keys, &lists.cached, &revoked, unix_now())
+            authenticate(&keys, &lists.cached, &dpop, bearer(&revoked), now_ms())
                 .await
                 .expect_err("revoked")
         })
     });
     group.bench_function("guard, SQLite query (before the in-process copy)", |b| {
         b.to_async(&rt).iter(|| async {
-            authenticate(&keys, &*lists.sql, &valid, unix_now())
+            authenticate(&keys, &*lists.sql, &dpop, bearer(&valid), now_ms())
                 .await
                 .expect("valid")
         })

@@ -11,8 +11,9 @@ use uuid::Uuid;
 use crate::{
     auth::{
         denylist::Revocable,
+        dpop::proof::Proved,
         guard::Principal,
-        jwt::{Claims, TokenType},
+        jwt::{Claims, Confirmation, TokenType},
         password::Verified,
         throttle::{Account, Action, Pass, Subjects},
     },
@@ -23,12 +24,15 @@ use crate::{
         users::{Credentials, User},
     },
     error::{AppError, AppResult},
+    request::DpopProof,
     state::AppState,
     validate,
 };
 
 /// What `login` and `refreshToken` hand out.
 pub struct Tokens {
+    /// Bound to the client's key (DPoP): sent as `Authorization: DPoP <token>`.
+    pub bound: bool,
     pub access_token: String,
     pub refresh_token: String,
     pub expires_in: i64,
@@ -85,6 +89,9 @@ pub async fn find_by_username(state: &AppState, username: &str) -> AppResult<Opt
 pub struct Device {
     pub client: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// The key its DPoP proof was signed with (RFC 9449): the session's tokens are bound to
+    /// it. None for a Bearer login.
+    pub key: Option<Proved>,
 }
 
 /// Checks the password (throttled per login name, account and client address, see
@@ -160,7 +167,8 @@ async fn open_session(
     let sid = Uuid::new_v4();
     let now = state.tokens.clock.now();
     let session_expires = now + to_delta(state.config.refresh_token_ttl);
-    let (tokens, refresh) = issue(state, user, sid, true, now, session_expires)?;
+    let cnf = device.key.map(|proved| Confirmation { jkt: proved.jkt });
+    let (tokens, refresh) = issue(state, user, sid, true, now, session_expires, cnf)?;
     let user_id = tokens.user.id;
     let session = db::sessions::NewSession {
         id: sid,
@@ -182,7 +190,11 @@ async fn open_session(
     Ok(tokens)
 }
 
-pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
+pub async fn refresh(
+    state: &AppState,
+    token: &str,
+    proof: Option<&DpopProof>,
+) -> AppResult<Tokens> {
     let now = state.tokens.clock.now();
     let claims = (state.tokens.keys)
         .verify(token.trim(), TokenType::Refresh, now.timestamp())?
@@ -201,10 +213,11 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
             "This login session was idle too long and has ended: log in again.".into(),
         ));
     }
+    let cnf = proven_binding(state, &claims, proof, now).await?;
     let user = db::users::find_by_id(&state.db, claims.sub)
         .await?
         .ok_or(AppError::TokenRevoked)?;
-    let (tokens, next) = issue(state, user, claims.sid, false, now, session.expires_at)?;
+    let (tokens, next) = issue(state, user, claims.sid, false, now, session.expires_at, cnf)?;
     if !db::sessions::rotate(&state.db, claims.sid, claims.jti, next.jti, now).await? {
         let session = db::sessions::find(&state.db, claims.sid).await?;
         if session.is_none_or(|s| s.revoked_at.is_some()) {
@@ -215,6 +228,39 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
         return Err(AppError::TokenReused);
     }
     Ok(tokens)
+}
+
+/// The binding of a refresh token, proven again: a bound session refreshes only with a proof
+/// by its key. Without a proof, or with one by another key, the token was taken from its
+/// client: the whole login session ends, as for a reused token. A proof by the right key
+/// that is stale or replayed is refused, and the session kept.
+async fn proven_binding(
+    state: &AppState,
+    claims: &Claims,
+    proof: Option<&DpopProof>,
+    now: DateTime<Utc>,
+) -> AppResult<Option<Confirmation>> {
+    let dpop = &state.tokens.dpop;
+    let Some(cnf) = &claims.cnf else {
+        if dpop.required {
+            return Err(AppError::InvalidDpopProof(
+                "This server accepts DPoP-bound sessions only: log in again with a DPoP proof."
+                    .into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let presented = match proof {
+        Some(proof) => Some(dpop.prove(proof, None, now.timestamp_millis()).await?),
+        None => None,
+    };
+    if presented.is_none_or(|proved| proved.jkt != cnf.jkt) {
+        revoke_sessions(state, &[claims.sid]).await?;
+        return Err(AppError::InvalidDpopProof(
+            "This refresh token is bound to a key and came without a proof by it, so its login session has been ended: log in again.".into(),
+        ));
+    }
+    Ok(Some(cnf.clone()))
 }
 
 /// Revokes the caller's access token and login session, or every session with `all_sessions`
@@ -409,14 +455,18 @@ fn issue(
     fresh: bool,
     now: DateTime<Utc>,
     session_expires: DateTime<Utc>,
+    cnf: Option<Confirmation>,
 ) -> AppResult<(Tokens, Claims)> {
     let iat = now.timestamp();
     let session_exp = session_expires.timestamp();
     let access_exp = (iat + state.config.access_token_ttl.as_secs() as i64).min(session_exp);
     let keys = &state.tokens.keys;
-    let access = keys.claims(user.id, sid, TokenType::Access, fresh, iat, access_exp);
-    let refresh = keys.claims(user.id, sid, TokenType::Refresh, false, iat, session_exp);
+    let mut access = keys.claims(user.id, sid, TokenType::Access, fresh, iat, access_exp);
+    let mut refresh = keys.claims(user.id, sid, TokenType::Refresh, false, iat, session_exp);
+    access.cnf = cnf.clone();
+    refresh.cnf = cnf.clone();
     let tokens = Tokens {
+        bound: cnf.is_some(),
         access_token: keys.sign(&access)?,
         refresh_token: keys.sign(&refresh)?,
         expires_in: access_exp - iat,

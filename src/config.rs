@@ -88,6 +88,19 @@ pub struct Config {
     #[arg(long, env = "KEYS_REFRESH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub keys_refresh_interval: Duration,
 
+    /// Algorithms a DPoP proof may be signed with (RFC 9449), comma-separated.
+    #[arg(long, env = "DPOP_ALGORITHMS", value_delimiter = ',', default_value = "ES256,EdDSA",
+          value_parser = parse_proof_algorithm)]
+    pub dpop_algorithms: Vec<jsonwebtoken::Algorithm>,
+
+    /// How long after its `iat` a DPoP proof is accepted (and its `jti` remembered).
+    #[arg(long, env = "DPOP_PROOF_MAX_AGE", default_value = "60s", value_parser = parse_duration)]
+    pub dpop_proof_max_age: Duration,
+
+    /// Accept DPoP-bound tokens only: a login without a proof, and a Bearer token, are refused.
+    #[arg(long, env = "DPOP_REQUIRED", default_value_t = false)]
+    pub dpop_required: bool,
+
     /// Issuer (`iss`) written into and required of every token.
     #[arg(long, env = "JWT_ISSUER", default_value = "smilecook")]
     pub jwt_issuer: String,
@@ -357,6 +370,21 @@ pub fn parse_algorithm(value: &str) -> Result<jsonwebtoken::Algorithm, String> {
         "EdDSA" => Ok(jsonwebtoken::Algorithm::EdDSA),
         "HS256" => Ok(jsonwebtoken::Algorithm::HS256),
         other => Err(format!("`{other}` is not one of ES256, EdDSA, HS256")),
+    }
+}
+
+/// An asymmetric JOSE algorithm a DPoP proof may use.
+pub fn parse_proof_algorithm(value: &str) -> Result<jsonwebtoken::Algorithm, String> {
+    use jsonwebtoken::Algorithm::*;
+    match value.trim() {
+        "ES256" => Ok(ES256),
+        "ES384" => Ok(ES384),
+        "EdDSA" => Ok(EdDSA),
+        "RS256" => Ok(RS256),
+        "PS256" => Ok(PS256),
+        other => Err(format!(
+            "`{other}` is not one of ES256, ES384, EdDSA, RS256, PS256"
+        )),
     }
 }
 

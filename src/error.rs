@@ -28,6 +28,8 @@ pub enum AppError {
     TokenRevoked,
     TokenReused,
     FreshTokenRequired,
+    /// A DPoP proof is missing or does not prove possession for this request (RFC 9449).
+    InvalidDpopProof(String),
     /// The account's email address has not been verified yet (`EMAIL_VERIFICATION`).
     EmailNotVerified,
     Forbidden(String),
@@ -71,6 +73,7 @@ impl AppError {
             Self::TokenRevoked => "TOKEN_REVOKED",
             Self::TokenReused => "TOKEN_REUSED",
             Self::FreshTokenRequired => "FRESH_TOKEN_REQUIRED",
+            Self::InvalidDpopProof(_) => "INVALID_DPOP_PROOF",
             Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
@@ -87,6 +90,7 @@ impl AppError {
         match self {
             Self::BadUserInput { message, .. } => message.clone(),
             Self::Unauthenticated(m)
+            | Self::InvalidDpopProof(m)
             | Self::Forbidden(m)
             | Self::NotFound(m)
             | Self::TooManyConnections(m) => m.clone(),
@@ -117,13 +121,14 @@ impl AppError {
 
     /// Every code an `AppError` can carry (kept beside the enum; tests/error_codes.rs holds the
     /// README's table to this list and to [`Refusal::ALL`]).
-    pub const CODES: [&'static str; 14] = [
+    pub const CODES: [&'static str; 15] = [
         "BAD_USER_INPUT",
         "UNAUTHENTICATED",
         "TOKEN_EXPIRED",
         "TOKEN_REVOKED",
         "TOKEN_REUSED",
         "FRESH_TOKEN_REQUIRED",
+        "INVALID_DPOP_PROOF",
         "EMAIL_NOT_VERIFIED",
         "FORBIDDEN",
         "NOT_FOUND",
@@ -339,6 +344,7 @@ mod tests {
             AppError::TokenRevoked,
             AppError::TokenReused,
             AppError::FreshTokenRequired,
+            AppError::InvalidDpopProof("m".into()),
             AppError::EmailNotVerified,
             AppError::Forbidden("m".into()),
             AppError::NotFound("m".into()),
@@ -361,6 +367,7 @@ mod tests {
                 | AppError::TokenRevoked
                 | AppError::TokenReused
                 | AppError::FreshTokenRequired
+                | AppError::InvalidDpopProof(_)
                 | AppError::EmailNotVerified
                 | AppError::Forbidden(_)
                 | AppError::NotFound(_)

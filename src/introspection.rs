@@ -99,7 +99,7 @@ pub async fn introspect(state: &AppState, token: &str) -> AppResult<Value> {
     if check.denylist.any_revoked(&items).await? {
         return Ok(inactive());
     }
-    Ok(json!({
+    let mut answer = json!({
         "active": true,
         "sub": claims.sub,
         "client_id": FIRST_PARTY_CLIENT,
@@ -111,7 +111,13 @@ pub async fn introspect(state: &AppState, token: &str) -> AppResult<Value> {
         "jti": claims.jti,
         "iss": claims.iss,
         "aud": claims.aud,
-    }))
+    });
+    if let Some(cnf) = &claims.cnf {
+        // Bound (DPoP): the caller must see a proof by this key before trusting the token.
+        answer["cnf"] = json!({ "jkt": cnf.jkt });
+        answer["token_type"] = json!("DPoP");
+    }
+    Ok(answer)
 }
 
 fn inactive() -> Value {

@@ -13,12 +13,23 @@ pub struct RequestContext {
     pub authorization: Option<String>,
     /// The client's address, for throttling password checks.
     pub client: Option<IpAddr>,
+    /// The `DPoP` proof the client sent (RFC 9449), with the request it must name.
+    pub dpop: Option<DpopProof>,
     /// The `User-Agent` the client sent (at most [`USER_AGENT_MAX`] characters), which names
     /// the device of a login session.
     pub user_agent: Option<String>,
 }
 
 pub const USER_AGENT_MAX: usize = 256;
+
+/// A `DPoP` header and the request it came with: the method and the URL as the client
+/// reached the server. Two `DPoP` headers arrive as one empty (invalid) proof.
+#[derive(Clone, Debug)]
+pub struct DpopProof {
+    pub proof: String,
+    pub method: String,
+    pub url: String,
+}
 
 /// The client's user agent in a request's GraphQL context (for the sessions it opens).
 #[derive(Clone, Debug)]

@@ -12,19 +12,23 @@ use uuid::Uuid;
 
 use super::{
     denylist::{Denylist, Revocable, SharedDenylist},
+    dpop::{Dpop, Scheme},
     jwt::{Claims, TokenType, Verified},
     keys::Keys,
 };
 use crate::{
     error::{AppError, AppResult},
+    request::DpopProof,
     time::Clock,
 };
 
-/// What checking a token needs: the keys, the denylist, and the clock `exp` is read against.
+/// What checking a token needs: the keys, the denylist, the DPoP rules and replay cache, and
+/// the clock `exp` is read against.
 #[derive(Clone)]
 pub struct TokenCheck {
     pub keys: Arc<Keys>,
     pub denylist: SharedDenylist,
+    pub dpop: Dpop,
     pub clock: Clock,
 }
 
@@ -40,14 +44,16 @@ pub struct Principal {
 /// What the client presented, verified on first use.
 pub struct Auth {
     header: Option<String>,
+    dpop: Option<DpopProof>,
     verified: OnceCell<Result<Option<Principal>, AppError>>,
 }
 
 impl Auth {
-    /// From the raw `Authorization` header value, if any.
-    pub fn new(header: Option<String>) -> Self {
+    /// From the raw `Authorization` header value, if any, and the request's DPoP proof.
+    pub fn new(header: Option<String>, dpop: Option<DpopProof>) -> Self {
         Self {
             header,
+            dpop,
             verified: OnceCell::new(),
         }
     }
@@ -55,7 +61,7 @@ impl Auth {
     /// The caller if a valid token was presented, `None` without one, an error for a bad one.
     pub async fn principal(&self, check: &TokenCheck) -> Result<Option<&Principal>, &AppError> {
         self.verified
-            .get_or_init(|| verify_header(check, self.header.as_deref()))
+            .get_or_init(|| verify_header(check, self.header.as_deref(), self.dpop.as_ref()))
             .await
             .as_ref()
             .map(Option::as_ref)
@@ -74,32 +80,54 @@ impl Auth {
     }
 }
 
-async fn verify_header(check: &TokenCheck, header: Option<&str>) -> AppResult<Option<Principal>> {
+async fn verify_header(
+    check: &TokenCheck,
+    header: Option<&str>,
+    dpop: Option<&DpopProof>,
+) -> AppResult<Option<Principal>> {
     match header {
         Some(header) => {
-            let now = check.clock.unix_now();
-            let verified = authenticate(&check.keys, &*check.denylist, header, now).await;
-            verified.map(Some)
+            let now_ms = check.clock.now().timestamp_millis();
+            let presented = Presented { header, dpop };
+            let verified = authenticate(
+                &check.keys,
+                &*check.denylist,
+                &check.dpop,
+                presented,
+                now_ms,
+            );
+            verified.await.map(Some)
         }
         None => Ok(None),
     }
 }
 
-/// The whole check of one request's `Authorization` header at the Unix time `now`: bearer
-/// syntax, signature and claims, token type, then the denylist (token and login session). No
-/// user is loaded.
+/// What a request presents: its `Authorization` header and its DPoP proof, if any.
+#[derive(Clone, Copy, Debug)]
+pub struct Presented<'a> {
+    pub header: &'a str,
+    pub dpop: Option<&'a DpopProof>,
+}
+
+/// The whole check of one request's credentials at `now_ms` (Unix milliseconds): the scheme
+/// (`Bearer`, or `DPoP` for a bound token), signature and claims, token type, the denylist
+/// (token and login session), then for a bound token its proof. No user is loaded.
 pub async fn authenticate(
     keys: &Keys,
     denylist: &dyn Denylist,
-    header: &str,
-    now: i64,
+    dpop: &Dpop,
+    presented: Presented<'_>,
+    now_ms: i64,
 ) -> AppResult<Principal> {
-    let token = bearer_token(header)?;
+    let (scheme, token) = credentials(presented.header)?;
+    let now = now_ms.div_euclid(1000);
     let Verified { claims, kid } = keys.verify_reloading(token, TokenType::Access, now).await?;
     let items = [Revocable::Token(claims.jti), Revocable::Session(claims.sid)];
     if denylist.any_revoked(&items).await? {
         return Err(AppError::TokenRevoked);
     }
+    dpop.check_binding(&claims, scheme, token, presented.dpop, now_ms)
+        .await?;
     Ok(Principal {
         user_id: claims.sub,
         claims,
@@ -107,31 +135,44 @@ pub async fn authenticate(
     })
 }
 
-/// The token of a `Bearer <token>` header (the scheme is case-insensitive, RFC 7235).
-fn bearer_token(header: &str) -> AppResult<&str> {
+/// The scheme and token of a `Bearer <token>` or `DPoP <token>` header (schemes are
+/// case-insensitive, RFC 7235).
+fn credentials(header: &str) -> AppResult<(Scheme, &str)> {
     let malformed = || {
         AppError::Unauthenticated(
-            "The Authorization header must be `Bearer <token>` with a non-empty token.".into(),
+            "The Authorization header must be `Bearer <token>` (or `DPoP <token>` for a bound token) with a non-empty token.".into(),
         )
     };
     let (scheme, token) = header.trim().split_once(' ').ok_or_else(malformed)?;
     let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+    let scheme = match scheme {
+        s if s.eq_ignore_ascii_case("bearer") => Scheme::Bearer,
+        s if s.eq_ignore_ascii_case("dpop") => Scheme::Dpop,
+        _ => return Err(malformed()),
+    };
+    if token.is_empty() {
         return Err(malformed());
     }
-    Ok(token)
+    Ok((scheme, token))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::bearer_token;
+    use super::{Scheme, credentials};
 
     #[test]
-    fn bearer_headers_are_parsed_strictly() {
-        assert_eq!(bearer_token("Bearer abc").ok(), Some("abc"));
-        assert_eq!(bearer_token("bearer  abc ").ok(), Some("abc"));
-        assert!(bearer_token("Basic abc").is_err());
-        assert!(bearer_token("Bearer").is_err());
-        assert!(bearer_token("Bearer ").is_err());
+    fn authorization_headers_are_parsed_strictly() {
+        assert_eq!(
+            credentials("Bearer abc").ok(),
+            Some((Scheme::Bearer, "abc"))
+        );
+        assert_eq!(
+            credentials("bearer  abc ").ok(),
+            Some((Scheme::Bearer, "abc"))
+        );
+        assert_eq!(credentials("DPoP abc").ok(), Some((Scheme::Dpop, "abc")));
+        assert!(credentials("Basic abc").is_err());
+        assert!(credentials("Bearer").is_err());
+        assert!(credentials("Bearer ").is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! revocation store (`denylist`) and the per-request identity (`guard`). Nothing here knows HTTP.
 
 pub mod denylist;
+pub mod dpop;
 pub mod guard;
 mod hash_pool;
 pub mod jwt;

@@ -5,8 +5,11 @@ use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 
 use super::{require_user, state, user::User};
 use crate::{
-    accounts, recovery,
-    request::{ClientAddr, UserAgent},
+    accounts,
+    auth::dpop::proof::Proved,
+    error::AppError,
+    recovery,
+    request::{ClientAddr, DpopProof, UserAgent},
 };
 
 #[derive(InputObject)]
@@ -28,12 +31,14 @@ pub struct LoginInput {
 }
 
 /// Tokens for an authenticated session. Send the access token as
-/// `Authorization: Bearer <accessToken>`; trade the refresh token for new ones when it expires.
+/// `Authorization: Bearer <accessToken>` (or, when `tokenType` is "DPoP", as
+/// `Authorization: DPoP <accessToken>` with a DPoP proof); trade the refresh token for new
+/// ones when it expires.
 #[derive(SimpleObject)]
 pub struct AuthPayload {
     pub access_token: String,
     pub refresh_token: String,
-    /// Always "Bearer".
+    /// "Bearer", or "DPoP" for tokens bound to the key of the login's DPoP proof (RFC 9449).
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -45,10 +50,26 @@ impl From<accounts::Tokens> for AuthPayload {
         Self {
             access_token: t.access_token,
             refresh_token: t.refresh_token,
-            token_type: "Bearer",
+            token_type: if t.bound { "DPoP" } else { "Bearer" },
             expires_in: t.expires_in,
             user: User::own(t.user),
         }
+    }
+}
+
+/// The key a login's DPoP proof proves, if it came with one (DPOP_REQUIRED: it must).
+async fn login_key(ctx: &Context<'_>) -> Result<Option<Proved>, AppError> {
+    let state = state(ctx);
+    let dpop = &state.tokens.dpop;
+    match ctx.data_opt::<DpopProof>() {
+        Some(proof) => {
+            let now = state.tokens.clock.now().timestamp_millis();
+            Ok(Some(dpop.prove(proof, None, now).await?))
+        }
+        None if dpop.required => Err(AppError::InvalidDpopProof(
+            "This server accepts DPoP-bound sessions only: log in with a DPoP proof.".into(),
+        )),
+        None => Ok(None),
     }
 }
 
@@ -70,11 +91,13 @@ impl AuthMutation {
         Ok(User::own(user))
     }
 
-    /// Checks the password and starts a login session. The access token is fresh.
+    /// Checks the password and starts a login session. The access token is fresh. With a
+    /// `DPoP` proof header (RFC 9449) the session's tokens are bound to the proof's key.
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<AuthPayload> {
         let device = accounts::Device {
             client: ctx.data_opt::<ClientAddr>().map(|c| c.0),
             user_agent: ctx.data_opt::<UserAgent>().map(|a| a.0.clone()),
+            key: login_key(ctx).await?,
         };
         let tokens = accounts::login(state(ctx), &input.login, input.password, device).await?;
         Ok(tokens.into())
@@ -82,8 +105,13 @@ impl AuthMutation {
 
     /// Trades a refresh token for a new (non-fresh) access token and a new refresh token. The
     /// presented token stops working; presenting it again ends the whole login session.
+    /// A refresh token bound to a key (DPoP) needs a proof by that key: without one the whole
+    /// login session ends.
     async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<AuthPayload> {
-        Ok(accounts::refresh(state(ctx), &refresh_token).await?.into())
+        let proof = ctx.data_opt::<DpopProof>();
+        Ok(accounts::refresh(state(ctx), &refresh_token, proof)
+            .await?
+            .into())
     }
 
     /// Revokes this access token and its login session; with `allSessions`, every session of

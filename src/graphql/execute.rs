@@ -230,8 +230,15 @@ impl Pipeline {
     /// The request's own context: its auth (checked on first use), loaders and address.
     fn attach(&self, request: Request, context: &RequestContext) -> Request {
         let request = request
-            .data(Auth::new(context.authorization.clone()))
+            .data(Auth::new(
+                context.authorization.clone(),
+                context.dpop.clone(),
+            ))
             .data(RequestLoader::new(self.db.clone()));
+        let request = match &context.dpop {
+            Some(proof) => request.data(proof.clone()),
+            None => request,
+        };
         let request = match &context.user_agent {
             Some(agent) => request.data(UserAgent(agent.clone())),
             None => request,

@@ -16,7 +16,7 @@ use axum::{
 use super::origin::Origins;
 use crate::{
     graphql::execute::Pipeline,
-    request::{RequestContext, UserAgent},
+    request::{DpopProof, RequestContext, UserAgent},
 };
 
 /// The WebSocket transport's own settings (`ws.rs`).
@@ -43,19 +43,41 @@ pub struct GraphQlState {
     pub max_batch: usize,
     /// Read the client address from `X-Forwarded-For` (set by a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// The address clients reach the server at (`PUBLIC_URL`): DPoP proofs name it.
+    pub public_url: String,
 }
 
-/// The caller as HTTP shows them: the `Authorization` header and the client's address.
+/// The caller as HTTP shows them: the `Authorization` header, the `DPoP` proof of a request
+/// made with `method` (none where proofs are not read yet: the WebSocket) and the client's
+/// address.
 pub fn request_context(
     gql: &GraphQlState,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: &HeaderMap,
+    method: Option<&str>,
 ) -> RequestContext {
     RequestContext {
         authorization: authorization(headers),
+        dpop: method.and_then(|method| dpop_proof(gql, method, headers)),
         client: client_addr(gql.trust_forwarded_for, peer, headers),
         user_agent: user_agent(headers),
     }
+}
+
+/// The `DPoP` header for a request to `/graphql` by `method`; more than one, or one that is not
+/// text, reads as an empty (invalid) proof.
+fn dpop_proof(gql: &GraphQlState, method: &str, headers: &HeaderMap) -> Option<DpopProof> {
+    let mut values = headers.get_all("dpop").iter();
+    let first = values.next()?;
+    let proof = match values.next() {
+        Some(_) => String::new(),
+        None => first.to_str().unwrap_or_default().to_owned(),
+    };
+    Some(DpopProof {
+        proof,
+        method: method.to_owned(),
+        url: format!("{}/graphql", gql.public_url.trim_end_matches('/')),
+    })
 }
 
 /// The `User-Agent` header, cut short; none unless it is text.

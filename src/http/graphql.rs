@@ -59,7 +59,7 @@ pub async fn get(
     if let Ok(upgrade) = upgrade {
         return ws::upgrade(State(gql), peer, headers, upgrade).await;
     }
-    let context = request_context(&gql, peer, &headers);
+    let context = request_context(&gql, peer, &headers, Some("GET"));
     let wants_html = accepts(&headers, "text/html");
     let Ok(Query(params)) = Query::<GetParams>::try_from_uri(&uri) else {
         let error = RequestError::new(Refusal::BadRequest, "The URL parameters are malformed.");
@@ -97,7 +97,7 @@ pub async fn post(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let context = request_context(&gql, peer, &headers);
+    let context = request_context(&gql, peer, &headers, Some("POST"));
     let event_stream = accepts(&headers, "text/event-stream");
     let Some(media) = negotiate(&headers).or(event_stream.then_some(MediaType::Json)) else {
         return not_acceptable();

@@ -90,7 +90,7 @@ pub async fn upgrade(
         let error = RequestError::new(Refusal::ForbiddenOrigin, message);
         return problem(MediaType::Json, &error);
     }
-    let context = request_context(&gql, peer, &headers);
+    let context = request_context(&gql, peer, &headers, None);
     let slot = match gql.pipeline.admission.connect(context.client) {
         Ok(slot) => slot,
         Err(error) => {

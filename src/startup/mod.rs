@@ -16,6 +16,11 @@ use crate::{
             self, CachedDenylist, RedisDenylist, SharedDenylist, SqlDenylist, acks::Acks,
             sync::Follower,
         },
+        dpop::{
+            Dpop,
+            proof::ProofRules,
+            replay::{MemoryReplayCache, RedisReplayCache, ReplayCache},
+        },
         guard::TokenCheck,
         password::{HashGate, HashThreads, PasswordHasher},
         secret::{self, SecretSource},
@@ -190,6 +195,7 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
     let Shared {
         denylist,
         throttle,
+        replay,
         events,
         mut tasks,
     } = shared_stores(&config, &db).await?;
@@ -226,6 +232,14 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
         tokens: TokenCheck {
             keys,
             denylist,
+            dpop: Dpop {
+                rules: ProofRules {
+                    algorithms: config.dpop_algorithms.clone(),
+                    max_age: i64::try_from(config.dpop_proof_max_age.as_secs()).unwrap_or(60),
+                },
+                replay,
+                required: config.dpop_required,
+            },
             clock,
         },
         hasher,
@@ -256,6 +270,8 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
 struct Shared {
     denylist: SharedDenylist,
     throttle: Box<dyn ThrottleStore>,
+    /// DPoP proofs seen: in Redis (every instance), else in this process.
+    replay: Arc<dyn ReplayCache>,
     events: Events,
     tasks: Vec<BackgroundTask>,
 }
@@ -281,7 +297,8 @@ async fn shared_stores(config: &Config, db: &DatabaseConnection) -> Result<Share
         let (events, relay) = Events::over_redis(client, conn.clone(), prefix);
         return Ok(Shared {
             denylist: Arc::new(cached),
-            throttle: Box::new(RedisThrottle::new(conn, prefix)),
+            throttle: Box::new(RedisThrottle::new(conn.clone(), prefix)),
+            replay: Arc::new(RedisReplayCache::new(conn, prefix)),
             events,
             tasks: vec![sync, relay],
         });
@@ -302,6 +319,7 @@ async fn shared_stores(config: &Config, db: &DatabaseConnection) -> Result<Share
     Ok(Shared {
         denylist,
         throttle: Box::new(MemoryThrottle::default()),
+        replay: Arc::new(MemoryReplayCache::default()),
         events,
         tasks,
     })
@@ -343,6 +361,7 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
         graphiql: config.introspection(),
         max_batch: config.max_batch,
         trust_forwarded_for: config.trust_forwarded_for,
+        public_url: config.public_url(),
     };
     let graphiql = gql.graphiql;
     let mut router = Router::new()

@@ -159,6 +159,7 @@ impl Keys {
             exp,
             iss: self.expected.issuer.clone(),
             aud: self.expected.audience.clone(),
+            cnf: None,
         }
     }
 

@@ -99,7 +99,7 @@ impl Admission {
         slot: &mut Slot,
         authorization: Option<String>,
     ) -> AppResult<Option<Principal>> {
-        let auth = Auth::new(authorization);
+        let auth = Auth::new(authorization, None);
         let principal = auth
             .principal(&self.tokens)
             .await

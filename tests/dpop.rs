@@ -1,0 +1,251 @@
+//! DPoP (RFC 9449) over GraphQL over HTTP: a login with a proof gets tokens bound to the
+//! proof's key, which work only with a fresh proof by that key for the very request; a
+//! stolen token, a replayed proof, a proof for another request or too old, and a bound
+//! refresh without its key are each refused; Bearer keeps working unless DPOP_REQUIRED.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{PASSWORD, TestApp, dpop::DpopKey, jwt, spawn_app, spawn_app_with};
+use serde_json::{Value, json};
+
+const LOGIN: &str =
+    "mutation($i: LoginInput!) { login(input: $i) { accessToken refreshToken tokenType } }";
+const REFRESH: &str = "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken tokenType } }";
+const ME: &str = "{ me { username } }";
+
+/// POSTs a GraphQL request with these headers; the JSON answer.
+async fn post(app: &TestApp, query: &str, variables: Value, headers: &[(&str, &str)]) -> Value {
+    let mut request = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": query, "variables": variables }));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+}
+
+fn now(app: &TestApp) -> i64 {
+    app.clock.now().timestamp()
+}
+
+/// Registers `name` and logs in with a proof by `key`: the access and refresh tokens.
+async fn bound_login(app: &TestApp, key: &DpopKey, name: &str) -> (String, String) {
+    app.register(name).await;
+    let proof = key.proof("POST", &app.url("/graphql"), None, now(app));
+    let input = json!({ "i": { "login": name, "password": PASSWORD } });
+    let body = post(app, LOGIN, input, &[("dpop", &proof)]).await;
+    let login = &body["data"]["login"];
+    assert_eq!(login["tokenType"], "DPoP", "{body}");
+    let token = |name: &str| login[name].as_str().expect("a token").to_owned();
+    (token("accessToken"), token("refreshToken"))
+}
+
+async fn me(app: &TestApp, scheme: &str, token: &str, proof: Option<&str>) -> Value {
+    let authorization = format!("{scheme} {token}");
+    let mut headers = vec![("authorization", authorization.as_str())];
+    if let Some(proof) = proof {
+        headers.push(("dpop", proof));
+    }
+    post(app, ME, json!({}), &headers).await
+}
+
+#[tokio::test]
+async fn a_bound_token_works_with_a_fresh_proof_by_its_key_for_this_request_only() {
+    let app = spawn_app().await;
+    let key = DpopKey::new();
+    let (access, refresh) = bound_login(&app, &key, "ada").await;
+    let url = app.url("/graphql");
+
+    for token in [&access, &refresh] {
+        assert_eq!(jwt::payload(token)["cnf"]["jkt"], key.thumbprint.as_str());
+    }
+    let proof = key.proof("POST", &url, Some(&access), now(&app));
+    assert_eq!(
+        me(&app, "DPoP", &access, Some(&proof)).await["data"]["me"]["username"],
+        "ada"
+    );
+
+    let thief = DpopKey::new();
+    let old = now(&app) - 120; // past DPOP_PROOF_MAX_AGE (60 s)
+    let mut no_ath = key.header();
+    no_ath["typ"] = json!("dpop+jwt");
+    let claims = json!({ "jti": "x1", "htm": "POST", "htu": url, "iat": now(&app) });
+    let mut with_private = key.header();
+    with_private["jwk"]["d"] = json!("AAAA");
+    let mut wrong_typ = key.header();
+    wrong_typ["typ"] = json!("JWT");
+    let refused: Vec<(&str, &str, Option<String>)> = vec![
+        ("the same proof again", "DPoP", Some(proof.clone())),
+        ("as a Bearer token", "Bearer", None),
+        (
+            "as a Bearer token with a proof",
+            "Bearer",
+            Some(key.proof("POST", &url, Some(&access), now(&app))),
+        ),
+        ("without a proof", "DPoP", None),
+        (
+            "a proof by another key",
+            "DPoP",
+            Some(thief.proof("POST", &url, Some(&access), now(&app))),
+        ),
+        (
+            "a proof for GET",
+            "DPoP",
+            Some(key.proof("GET", &url, Some(&access), now(&app))),
+        ),
+        (
+            "a proof for another URL",
+            "DPoP",
+            Some(key.proof(
+                "POST",
+                "http://example.com/graphql",
+                Some(&access),
+                now(&app),
+            )),
+        ),
+        (
+            "a proof too old",
+            "DPoP",
+            Some(key.proof("POST", &url, Some(&access), old)),
+        ),
+        (
+            "a proof from the future",
+            "DPoP",
+            Some(key.proof("POST", &url, Some(&access), now(&app) + 120)),
+        ),
+        (
+            "a proof for another token",
+            "DPoP",
+            Some(key.proof("POST", &url, Some(&refresh), now(&app))),
+        ),
+        (
+            "a proof without ath",
+            "DPoP",
+            Some(key.sign(&no_ath, &claims)),
+        ),
+        (
+            "a proof whose jwk has a private part",
+            "DPoP",
+            Some(key.sign(&with_private, &claims)),
+        ),
+        (
+            "a proof of another typ",
+            "DPoP",
+            Some(key.sign(&wrong_typ, &claims)),
+        ),
+        ("garbage", "DPoP", Some("a.b.c".into())),
+    ];
+    for (what, scheme, proof) in refused {
+        let body = me(&app, scheme, &access, proof.as_deref()).await;
+        assert_eq!(code(&body), "INVALID_DPOP_PROOF", "{what}: {body}");
+        assert!(body["data"].is_null(), "{what}: {body}");
+    }
+    // Two proofs in one request are one too many.
+    let (a, b) = (
+        key.proof("POST", &url, Some(&access), now(&app)),
+        key.proof("POST", &url, Some(&access), now(&app)),
+    );
+    let body = post(
+        &app,
+        ME,
+        json!({}),
+        &[
+            ("authorization", &format!("DPoP {access}")),
+            ("dpop", &a),
+            ("dpop", &b),
+        ],
+    )
+    .await;
+    assert_eq!(code(&body), "INVALID_DPOP_PROOF", "{body}");
+    // And the token itself was never spoiled by the attempts.
+    let proof = key.proof("POST", &url, Some(&access), now(&app));
+    assert_eq!(
+        me(&app, "DPoP", &access, Some(&proof)).await["data"]["me"]["username"],
+        "ada"
+    );
+}
+
+#[tokio::test]
+async fn a_bound_refresh_needs_a_proof_by_its_key_or_the_whole_session_ends() {
+    let app = spawn_app().await;
+    let key = DpopKey::new();
+    let (_, refresh) = bound_login(&app, &key, "ada").await;
+    let url = app.url("/graphql");
+
+    let proof = key.proof("POST", &url, None, now(&app));
+    let body = post(&app, REFRESH, json!({ "t": refresh }), &[("dpop", &proof)]).await;
+    let rotated = &body["data"]["refreshToken"];
+    assert_eq!(rotated["tokenType"], "DPoP", "{body}");
+    let (access, next) = (
+        rotated["accessToken"].as_str().expect("access").to_owned(),
+        rotated["refreshToken"]
+            .as_str()
+            .expect("refresh")
+            .to_owned(),
+    );
+    assert_eq!(jwt::payload(&access)["cnf"]["jkt"], key.thumbprint.as_str());
+
+    // A stale proof by the right key is refused, and the session kept.
+    let stale = key.proof("POST", &url, None, now(&app) - 120);
+    let body = post(&app, REFRESH, json!({ "t": next }), &[("dpop", &stale)]).await;
+    assert_eq!(code(&body), "INVALID_DPOP_PROOF", "{body}");
+    // The refresh token alone, as a thief would have it: the session ends.
+    let body = post(&app, REFRESH, json!({ "t": next }), &[]).await;
+    assert_eq!(code(&body), "INVALID_DPOP_PROOF", "{body}");
+    let proof = key.proof("POST", &url, None, now(&app));
+    let body = post(&app, REFRESH, json!({ "t": next }), &[("dpop", &proof)]).await;
+    assert_eq!(code(&body), "TOKEN_REVOKED", "{body}");
+    let proof = key.proof("POST", &url, Some(&access), now(&app));
+    assert_eq!(
+        code(&me(&app, "DPoP", &access, Some(&proof)).await),
+        "TOKEN_REVOKED"
+    );
+}
+
+#[tokio::test]
+async fn bearer_stays_bearer_unless_dpop_is_required() {
+    let app = spawn_app().await;
+    let ada = app.user("ada").await;
+    assert_eq!(app.me(&ada.access).await["data"]["me"]["username"], "ada");
+    assert!(jwt::payload(&ada.access).get("cnf").is_none());
+    let body = me(&app, "DPoP", &ada.access, None).await;
+    assert_eq!(
+        code(&body),
+        "UNAUTHENTICATED",
+        "an unbound token under DPoP: {body}"
+    );
+
+    let strict = spawn_app_with(&["--dpop-required"]).await;
+    strict.register("bob").await;
+    let input = json!({ "i": { "login": "bob", "password": PASSWORD } });
+    let body = post(&strict, LOGIN, input, &[]).await;
+    assert_eq!(code(&body), "INVALID_DPOP_PROOF", "{body}");
+    let key = DpopKey::new();
+    let (access, _) = bound_login(&strict, &key, "cyd").await;
+    let proof = key.proof("POST", &strict.url("/graphql"), Some(&access), now(&strict));
+    assert_eq!(
+        me(&strict, "DPoP", &access, Some(&proof)).await["data"]["me"]["username"],
+        "cyd"
+    );
+    // A proof is good once, however long the server waits.
+    strict.advance_clock(Duration::from_secs(30));
+    assert_eq!(
+        code(&me(&strict, "DPoP", &access, Some(&proof)).await),
+        "INVALID_DPOP_PROOF"
+    );
+}
