@@ -311,7 +311,10 @@ scenario s1 "1. recipes(first: 20) + author, authenticated" "$PORT" "$SERVER" "$
 # --- the ceiling, right after scenario 1 --------------------------------------------------------
 
 CEILING_PORT=$(free_port)
-CEILING_BIND="127.0.0.1:$CEILING_PORT" DATABASE_URL="$DB_URL" "$CEILING" >"$WORK/ceiling.log" 2>&1 &
+# The server's public keys, for tokens signed with ES256 or EdDSA (empty under HS256).
+JWKS=$(curl -sf "http://127.0.0.1:$PORT/.well-known/jwks.json")
+JWKS="$JWKS" CEILING_BIND="127.0.0.1:$CEILING_PORT" DATABASE_URL="$DB_URL" "$CEILING" \
+  >"$WORK/ceiling.log" 2>&1 &
 CEILING_PID=$!
 PIDS+=("$CEILING_PID")
 for _ in $(seq 300); do

@@ -1,6 +1,7 @@
 //! The ceiling of the load benchmark's scenario 1 (`bench/run.sh`): a bare axum handler that
 //! does what the GraphQL server does for `recipes(first: 20) { edges { node { id name cookTime
-//! author { username } } } }`, minus GraphQL. It verifies the bearer token (HS256, same secret,
+//! author { username } } } }`, minus GraphQL. It verifies the bearer token (the server's
+//! published key, from the JWKS `bench/run.sh` passes, or HS256 with the same secret,
 //! issuer and audience as the server; no denylist lookup, since our `recipes` resolver never
 //! consults the token at all), runs the same two SQL statements with plain sqlx (the page:
 //! published recipes, newest first, LIMIT 21; then the page's authors by id), decodes every
@@ -31,7 +32,7 @@ use axum::{
     routing::post,
 };
 use chrono::{DateTime, Utc};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, jwk::JwkSet};
 use sea_orm::{
     DatabaseConnection, DbBackend,
     sqlx::{self, AssertSqlSafe, ColumnIndex, Decode, PgPool, Row, SqlitePool, Type},
@@ -159,6 +160,11 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), AnyError> {
     let url = env::var("DATABASE_URL").map_err(|_| "set DATABASE_URL")?;
     let secret = env::var("JWT_SECRET").map_err(|_| "set JWT_SECRET")?;
+    // The server's JWKS (`bench/run.sh` passes it): its first key verifies, by its algorithm.
+    let published: Option<JwkSet> = env::var("JWKS")
+        .ok()
+        .and_then(|jwks| serde_json::from_str::<JwkSet>(&jwks).ok())
+        .filter(|set| !set.keys.is_empty());
     let issuer = env::var("JWT_ISSUER").unwrap_or_else(|_| "smilecook".into());
     let audience = env::var("JWT_AUDIENCE").unwrap_or_else(|_| "smilecook-api".into());
     let bind = env::var("CEILING_BIND").unwrap_or_else(|_| "127.0.0.1:18081".into());
@@ -178,8 +184,11 @@ async fn run() -> Result<(), AnyError> {
     let app = App {
         pool,
         _db: db,
-        key: DecodingKey::from_secret(secret.as_bytes())?,
-        validation: validation(&issuer, &audience),
+        key: match &published {
+            Some(set) => DecodingKey::from_jwk(&set.keys[0])?,
+            None => DecodingKey::from_secret(secret.as_bytes())?,
+        },
+        validation: validation(&issuer, &audience, algorithm(published.as_ref())),
         backend,
         page_sql: page_sql(backend).into(),
     };
@@ -192,10 +201,18 @@ async fn run() -> Result<(), AnyError> {
     Ok(())
 }
 
-/// The same validation rules as `smilecook::auth::jwt::Keys`.
-fn validation(issuer: &str, audience: &str) -> Validation {
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.algorithms = vec![Algorithm::HS256];
+/// The algorithm of the published key, or HS256 with the secret.
+fn algorithm(published: Option<&JwkSet>) -> Algorithm {
+    published
+        .and_then(|set| set.keys[0].common.key_algorithm)
+        .and_then(|alg| format!("{alg:?}").parse().ok())
+        .unwrap_or(Algorithm::HS256)
+}
+
+/// The same validation rules as `smilecook::auth::keys::Keys`, pinned to `alg`.
+fn validation(issuer: &str, audience: &str, alg: Algorithm) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.algorithms = vec![alg];
     validation.leeway = 0;
     validation.validate_nbf = true;
     validation.reject_tokens_expiring_in_less_than = 0;

@@ -13,14 +13,25 @@ pub struct RequestContext {
     pub authorization: Option<String>,
     /// The client's address, for throttling password checks.
     pub client: Option<IpAddr>,
-    /// The `DPoP` proof the client sent (RFC 9449), with the request it must name.
-    pub dpop: Option<DpopProof>,
+    /// The `DPoP` proof the client sent (RFC 9449), with the request it must name; or, on a
+    /// connection that proved its key when it authenticated, that key.
+    pub dpop: Option<DpopEvidence>,
     /// The `User-Agent` the client sent (at most [`USER_AGENT_MAX`] characters), which names
     /// the device of a login session.
     pub user_agent: Option<String>,
 }
 
 pub const USER_AGENT_MAX: usize = 256;
+
+/// What a request offers for a DPoP-bound token.
+#[derive(Clone, Debug)]
+pub enum DpopEvidence {
+    /// A proof, checked (and used up) by the first field that needs the caller.
+    Proof(DpopProof),
+    /// The key a long-lived connection proved when it authenticated (its RFC 7638
+    /// thumbprint): the binding holds for the connection's life.
+    Proven { jkt: String },
+}
 
 /// A `DPoP` header and the request it came with: the method and the URL as the client
 /// reached the server. Two `DPoP` headers arrive as one empty (invalid) proof.

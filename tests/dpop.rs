@@ -249,3 +249,80 @@ async fn bearer_stays_bearer_unless_dpop_is_required() {
         "INVALID_DPOP_PROOF"
     );
 }
+
+/// The proof of a long-lived connection comes once, when it authenticates (in
+/// `connection_init`'s payload: browsers cannot set headers on a WebSocket), for `GET` on the
+/// endpoint; every operation on it then runs with the key it proved.
+#[tokio::test]
+async fn a_websocket_proves_its_key_once_and_its_operations_run_with_it() {
+    use common::ws::{Event, WsClient, is_ack};
+
+    let app = spawn_app().await;
+    let key = DpopKey::new();
+    let (access, _) = bound_login(&app, &key, "ada").await;
+    let url = app.url("/graphql");
+    let init = |proof: Option<String>| {
+        let mut payload = json!({ "Authorization": format!("DPoP {access}") });
+        if let Some(proof) = proof {
+            payload["DPoP"] = json!(proof);
+        }
+        json!({ "type": "connection_init", "payload": payload })
+    };
+
+    let mut without = WsClient::connect(&app.addr, None).await;
+    without.send(init(None)).await;
+    let closed = without.next(Duration::from_secs(30)).await;
+    assert_eq!(
+        closed,
+        Some(Event::Closed(4403, "INVALID_DPOP_PROOF".into()))
+    );
+
+    let mut socket = WsClient::connect(&app.addr, None).await;
+    let proof = key.proof("GET", &url, Some(&access), now(&app));
+    socket.send(init(Some(proof.clone()))).await;
+    assert!(is_ack(&socket.next(Duration::from_secs(30)).await));
+    for id in ["1", "2"] {
+        socket.subscribe(id, ME, json!({})).await;
+        match socket.next(Duration::from_secs(30)).await {
+            Some(Event::Message(m)) => {
+                assert_eq!(m["payload"]["data"]["me"]["username"], "ada", "{m}")
+            }
+            other => panic!("no answer: {other:?}"),
+        }
+        let _complete = socket.next(Duration::from_secs(30)).await;
+    }
+
+    // The same proof on another connection is a replay.
+    let mut replayed = WsClient::connect(&app.addr, None).await;
+    replayed.send(init(Some(proof))).await;
+    let closed = replayed.next(Duration::from_secs(30)).await;
+    assert_eq!(
+        closed,
+        Some(Event::Closed(4403, "INVALID_DPOP_PROOF".into()))
+    );
+}
+
+#[tokio::test]
+async fn an_event_stream_proves_its_key_with_its_request() {
+    let app = spawn_app().await;
+    let key = DpopKey::new();
+    let (access, _) = bound_login(&app, &key, "ada").await;
+    let proof = key.proof("POST", &app.url("/graphql"), Some(&access), now(&app));
+
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", "text/event-stream")
+        .header("authorization", format!("DPoP {access}"))
+        .header("dpop", proof)
+        .json(&json!({ "query": ME }))
+        .send()
+        .await
+        .expect("sent");
+    let text = response.text().await.expect("the stream");
+
+    assert!(
+        text.contains(r#"{"data":{"me":{"username":"ada"}}}"#),
+        "{text}"
+    );
+}

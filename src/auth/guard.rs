@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     error::{AppError, AppResult},
-    request::DpopProof,
+    request::DpopEvidence,
     time::Clock,
 };
 
@@ -44,13 +44,13 @@ pub struct Principal {
 /// What the client presented, verified on first use.
 pub struct Auth {
     header: Option<String>,
-    dpop: Option<DpopProof>,
+    dpop: Option<DpopEvidence>,
     verified: OnceCell<Result<Option<Principal>, AppError>>,
 }
 
 impl Auth {
     /// From the raw `Authorization` header value, if any, and the request's DPoP proof.
-    pub fn new(header: Option<String>, dpop: Option<DpopProof>) -> Self {
+    pub fn new(header: Option<String>, dpop: Option<DpopEvidence>) -> Self {
         Self {
             header,
             dpop,
@@ -83,7 +83,7 @@ impl Auth {
 async fn verify_header(
     check: &TokenCheck,
     header: Option<&str>,
-    dpop: Option<&DpopProof>,
+    dpop: Option<&DpopEvidence>,
 ) -> AppResult<Option<Principal>> {
     match header {
         Some(header) => {
@@ -106,7 +106,7 @@ async fn verify_header(
 #[derive(Clone, Copy, Debug)]
 pub struct Presented<'a> {
     pub header: &'a str,
-    pub dpop: Option<&'a DpopProof>,
+    pub dpop: Option<&'a DpopEvidence>,
 }
 
 /// The whole check of one request's credentials at `now_ms` (Unix milliseconds): the scheme

@@ -27,7 +27,7 @@ use super::{
 use crate::{
     auth::guard::Auth,
     error::{Refusal, RequestError},
-    request::{ClientAddr, RequestContext, UserAgent},
+    request::{ClientAddr, DpopEvidence, RequestContext, UserAgent},
 };
 
 /// The most errors a refused request is answered with (and a last one saying how many more).
@@ -236,8 +236,8 @@ impl Pipeline {
             ))
             .data(RequestLoader::new(self.db.clone()));
         let request = match &context.dpop {
-            Some(proof) => request.data(proof.clone()),
-            None => request,
+            Some(DpopEvidence::Proof(proof)) => request.data(proof.clone()),
+            _ => request,
         };
         let request = match &context.user_agent {
             Some(agent) => request.data(UserAgent(agent.clone())),

@@ -15,8 +15,9 @@ use axum::{
 
 use super::origin::Origins;
 use crate::{
+    auth::guard::Principal,
     graphql::execute::Pipeline,
-    request::{DpopProof, RequestContext, UserAgent},
+    request::{DpopEvidence, DpopProof, RequestContext, UserAgent},
 };
 
 /// The WebSocket transport's own settings (`ws.rs`).
@@ -58,7 +59,9 @@ pub fn request_context(
 ) -> RequestContext {
     RequestContext {
         authorization: authorization(headers),
-        dpop: method.and_then(|method| dpop_proof(gql, method, headers)),
+        dpop: method
+            .and_then(|method| dpop_proof(gql, method, headers))
+            .map(DpopEvidence::Proof),
         client: client_addr(gql.trust_forwarded_for, peer, headers),
         user_agent: user_agent(headers),
     }
@@ -67,6 +70,7 @@ pub fn request_context(
 /// The `DPoP` header for a request to `/graphql` by `method`; more than one, or one that is not
 /// text, reads as an empty (invalid) proof.
 fn dpop_proof(gql: &GraphQlState, method: &str, headers: &HeaderMap) -> Option<DpopProof> {
+    let url = dpop_url(gql);
     let mut values = headers.get_all("dpop").iter();
     let first = values.next()?;
     let proof = match values.next() {
@@ -76,8 +80,13 @@ fn dpop_proof(gql: &GraphQlState, method: &str, headers: &HeaderMap) -> Option<D
     Some(DpopProof {
         proof,
         method: method.to_owned(),
-        url: format!("{}/graphql", gql.public_url.trim_end_matches('/')),
+        url,
     })
+}
+
+/// The URL DPoP proofs name for `/graphql`, as clients reach it (`PUBLIC_URL`).
+pub fn dpop_url(gql: &GraphQlState) -> String {
+    format!("{}/graphql", gql.public_url.trim_end_matches('/'))
 }
 
 /// The `User-Agent` header, cut short; none unless it is text.
@@ -104,4 +113,11 @@ fn authorization(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("\u{0}").to_owned())
+}
+
+/// What a connection authenticated as `principal` offers its operations for a bound token:
+/// the key its proof proved (the proof itself is spent).
+pub fn proven(principal: Option<&Principal>) -> Option<DpopEvidence> {
+    let jkt = principal?.claims.cnf.as_ref()?.jkt.clone();
+    Some(DpopEvidence::Proven { jkt })
 }

@@ -19,7 +19,11 @@ use axum::response::{
 use futures_util::{StreamExt, stream};
 use serde_json::json;
 
-use super::{endpoint::GraphQlState, media::MediaType, problem};
+use super::{
+    endpoint::{GraphQlState, proven},
+    media::MediaType,
+    problem,
+};
 use crate::{
     error::{AppError, Refusal, RequestError},
     graphql::execute::Outcome,
@@ -34,7 +38,11 @@ enum Step {
 }
 
 /// Runs `request` as an event stream.
-pub async fn respond(gql: &GraphQlState, request: Request, context: RequestContext) -> Response {
+pub async fn respond(
+    gql: &GraphQlState,
+    request: Request,
+    mut context: RequestContext,
+) -> Response {
     let admission = &gql.pipeline.admission;
     let mut slot = match admission.connect(context.client) {
         Ok(slot) => slot,
@@ -44,7 +52,8 @@ pub async fn respond(gql: &GraphQlState, request: Request, context: RequestConte
         }
     };
     let authorization = context.authorization.clone();
-    let principal = match admission.authenticate(&mut slot, authorization).await {
+    let dpop = context.dpop.clone();
+    let principal = match admission.authenticate(&mut slot, authorization, dpop).await {
         Ok(principal) => principal,
         Err(AppError::TooManyConnections(message)) => {
             let error = RequestError::new(Refusal::TooManyConnections, message);
@@ -52,6 +61,8 @@ pub async fn respond(gql: &GraphQlState, request: Request, context: RequestConte
         }
         Err(error) => return events(stream::iter([Step::Ended(error)]), slot, gql),
     };
+    // The proof is spent: the stream's operation runs with the key it proved.
+    context.dpop = proven(principal.as_ref());
     let outcomes = (gql.pipeline)
         .stream(gql.pipeline.prepare(request), &context)
         .map(|outcome| Step::Outcome(Box::new(outcome)))

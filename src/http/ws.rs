@@ -46,7 +46,7 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
 use super::{
-    endpoint::{GraphQlState, WsConfig, request_context},
+    endpoint::{GraphQlState, WsConfig, dpop_url, proven, request_context},
     media::MediaType,
     problem,
 };
@@ -57,7 +57,7 @@ use crate::{
         admission::Slot,
         execute::{Outcome, Pipeline},
     },
-    request::RequestContext,
+    request::{DpopEvidence, DpopProof, RequestContext},
 };
 
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -90,7 +90,8 @@ pub async fn upgrade(
         let error = RequestError::new(Refusal::ForbiddenOrigin, message);
         return problem(MediaType::Json, &error);
     }
-    let context = request_context(&gql, peer, &headers, None);
+    let context = request_context(&gql, peer, &headers, Some("GET"));
+    let dpop_url = dpop_url(&gql);
     let slot = match gql.pipeline.admission.connect(context.client) {
         Ok(slot) => slot,
         Err(error) => {
@@ -111,6 +112,7 @@ pub async fn upgrade(
                 pipeline,
                 ws,
                 context,
+                dpop_url,
                 slot,
             };
             connection.serve(socket)
@@ -154,6 +156,8 @@ struct Connection {
     pipeline: Pipeline,
     ws: WsConfig,
     context: RequestContext,
+    /// The URL a DPoP proof in `connection_init` names (with method GET, as the upgrade).
+    dpop_url: String,
     slot: Slot,
 }
 
@@ -230,9 +234,27 @@ impl Connection {
         if offered.is_some() {
             self.context.authorization = offered;
         }
+        // Browsers cannot set headers on a WebSocket: the payload carries the proof.
+        let proof = payload.as_ref().and_then(|p| {
+            let value = p.get("DPoP").or_else(|| p.get("dpop"))?;
+            Some(value.as_str().unwrap_or_default().to_owned())
+        });
+        if let Some(proof) = proof {
+            self.context.dpop = Some(DpopEvidence::Proof(DpopProof {
+                proof,
+                method: "GET".into(),
+                url: self.dpop_url.clone(),
+            }));
+        }
         let authorization = self.context.authorization.clone();
+        let dpop = self.context.dpop.clone();
         let admission = &self.pipeline.admission;
-        (admission.authenticate(&mut self.slot, authorization).await).map_err(|e| ended(&e))
+        let principal = (admission
+            .authenticate(&mut self.slot, authorization, dpop)
+            .await)
+            .map_err(|e| ended(&e))?;
+        self.context.dpop = proven(principal.as_ref());
+        Ok(principal)
     }
 
     /// After the acknowledgement: subscriptions, pings, and the credentials' lifetime.

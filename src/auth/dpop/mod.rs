@@ -17,7 +17,7 @@ use self::{
 use crate::{
     auth::jwt::Claims,
     error::{AppError, AppResult},
-    request::DpopProof,
+    request::{DpopEvidence, DpopProof},
 };
 
 /// The proof rules and the replay cache, built once, shared by every request.
@@ -59,18 +59,23 @@ impl Dpop {
         claims: &Claims,
         scheme: Scheme,
         token: &str,
-        presented: Option<&DpopProof>,
+        presented: Option<&DpopEvidence>,
         now_ms: i64,
     ) -> AppResult<()> {
         match (&claims.cnf, scheme) {
             (Some(cnf), Scheme::Dpop) => {
-                let presented = presented.ok_or_else(|| {
-                    AppError::InvalidDpopProof(
-                        "This token is bound to a key: send a DPoP proof with it.".into(),
-                    )
-                })?;
-                let proved = self.prove(presented, Some(token), now_ms).await?;
-                if proved.jkt != cnf.jkt {
+                let jkt = match presented {
+                    Some(DpopEvidence::Proof(proof)) => {
+                        self.prove(proof, Some(token), now_ms).await?.jkt
+                    }
+                    Some(DpopEvidence::Proven { jkt }) => jkt.clone(),
+                    None => {
+                        return Err(AppError::InvalidDpopProof(
+                            "This token is bound to a key: send a DPoP proof with it.".into(),
+                        ));
+                    }
+                };
+                if jkt != cnf.jkt {
                     return Err(AppError::InvalidDpopProof(
                         "The DPoP proof is signed by another key than the token is bound to."
                             .into(),

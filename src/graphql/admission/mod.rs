@@ -26,6 +26,7 @@ pub use self::connections::{Connections, Slot, TooMany};
 use crate::{
     auth::guard::{Auth, Principal, TokenCheck},
     error::{AppError, AppResult, Refusal, RequestError},
+    request::DpopEvidence,
 };
 
 /// The limits admission applies, from the configuration.
@@ -91,15 +92,18 @@ impl Admission {
         Ok(self.connections.admit_address(client)?)
     }
 
-    /// The credentials a connection presents (`Bearer <token>`, or none): none makes an
-    /// anonymous connection; bad ones are refused with their error; good ones take a place for
-    /// their user in `slot` (TOO_MANY_CONNECTIONS beyond the user's share).
+    /// The credentials a connection presents (`Bearer <token>`, `DPoP <token>` with its
+    /// proof, or none): none makes an anonymous connection; bad ones are refused with their
+    /// error; good ones take a place for their user in `slot` (TOO_MANY_CONNECTIONS beyond the
+    /// user's share). A bound token's proof is checked here, once: the connection's operations
+    /// then carry the proven key (`DpopEvidence::Proven`), not the spent proof.
     pub async fn authenticate(
         &self,
         slot: &mut Slot,
         authorization: Option<String>,
+        dpop: Option<DpopEvidence>,
     ) -> AppResult<Option<Principal>> {
-        let auth = Auth::new(authorization, None);
+        let auth = Auth::new(authorization, dpop);
         let principal = auth
             .principal(&self.tokens)
             .await
