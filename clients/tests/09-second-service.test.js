@@ -140,3 +140,38 @@ test('the service accepts tokens through the JWKS and introspection, across a ro
   const refused = await pyjwt(before);
   assert.ok(!refused.ok, 'PyJWT accepted a token of a revoked key');
 });
+
+test('the service checks DPoP proofs for bound tokens, through the JWKS and through introspection', async () => {
+  const { generateKeyPair, generateProof } = await import('dpop');
+  const key = await generateKeyPair('ES256');
+  const ada = await registerAndLogin(server.url, 'dpopcards');
+  const recipeId = await createPublishedRecipe(server.url, ada.accessToken, { name: 'Bound soup' });
+  const loginProof = await generateProof(key, server.url, 'POST');
+  const { login } = await graphqlData(
+    server.url,
+    'mutation ($input: LoginInput!) { login(input: $input) { accessToken tokenType } }',
+    { input: { login: ada.username, password: ada.password } },
+    { headers: { dpop: loginProof } },
+  );
+  assert.equal(login.tokenType, 'DPoP');
+  const token = login.accessToken;
+
+  const call = async ({ print = false, scheme = 'DPoP', proof } = {}) => {
+    const url = `${service.url}/cards/${recipeId}${print ? '/print' : ''}`;
+    const method = print ? 'POST' : 'GET';
+    const headers = { authorization: `${scheme} ${token}`, ...(proof ? { dpop: proof } : {}) };
+    const response = await fetch(url, { method, headers });
+    return response.status;
+  };
+  const cardUrl = `${service.url}/cards/${recipeId}`;
+  const proof = await generateProof(key, cardUrl, 'GET', undefined, token);
+  assert.equal(await call({ proof }), 200, 'a bound token with its proof, through the JWKS');
+  assert.equal(await call({ proof }), 401, 'the same proof again');
+  assert.equal(await call({}), 401, 'no proof');
+  assert.equal(await call({ scheme: 'Bearer', proof: await generateProof(key, cardUrl, 'GET', undefined, token) }), 401, 'as Bearer');
+  const thief = await generateKeyPair('ES256');
+  assert.equal(await call({ proof: await generateProof(thief, cardUrl, 'GET', undefined, token) }), 401, 'another key');
+  const printProof = await generateProof(key, `${cardUrl}/print`, 'POST', undefined, token);
+  assert.equal(await call({ print: true, proof: printProof }), 200, 'through introspection');
+  assert.equal(await call({ print: true, proof: await generateProof(key, cardUrl, 'GET', undefined, token) }), 401, 'a proof for another request');
+});

@@ -7,6 +7,10 @@
 //   POST /cards/:id/print  asks Smilecook's introspection endpoint (RFC 7662) first: a
 //                          logout or a revoked session is refused at once.
 //
+// A token bound to the caller's key (DPoP, RFC 9449: `cnf.jkt` in the token or in the
+// introspection answer) is accepted only as `Authorization: DPoP <token>` with a `DPoP` proof
+// for this request, signed by that key, used once; a bound token sent as Bearer is refused.
+//
 // Both then read the (published) recipe from Smilecook's public GraphQL API: the service
 // decides who may have a card, Smilecook what is public. Everything it needs comes from
 // Smilecook's metadata (RFC 8414): SMILECOOK_URL is the only address it is given.
@@ -16,8 +20,9 @@
 // JWKS_CACHE_MS (how long the key set is trusted, default 10 minutes, jose's default) and
 // JWKS_COOLDOWN_MS (the least time between two fetches, default 30 s).
 
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
-import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
+import { EmbeddedJWK, calculateJwkThumbprint, createRemoteJWKSet, errors, jwtVerify } from 'jose';
 
 const AUDIENCE = process.env.SMILECOOK_AUDIENCE ?? 'smilecook-api';
 
@@ -41,6 +46,44 @@ export async function start({
     cooldownDuration: jwksCooldownMs,
   });
   const graphqlUrl = new URL('/graphql', smilecookUrl);
+  // Proof ids seen in the last minute, each accepted once.
+  const seen = new Map();
+  let base = '';
+
+  // RFC 9449 section 4.3: the proof names this request, carries the token's hash, is fresh,
+  // unused, and signed by the key the token is bound to.
+  async function checkProof(proof, request, token, jkt) {
+    if (!proof) throw new errors.JWTInvalid('this token is bound to a key: send a DPoP proof');
+    const { payload, protectedHeader } = await jwtVerify(proof, EmbeddedJWK, {
+      typ: 'dpop+jwt',
+      algorithms: ['ES256', 'EdDSA'],
+      maxTokenAge: '60s',
+      clockTolerance: 5,
+    });
+    const url = new URL(request.url, base);
+    const ath = createHash('sha256').update(token).digest('base64url');
+    const htu = (() => {
+      try {
+        const named = new URL(payload.htu);
+        return `${named.origin}${named.pathname}`;
+      } catch {
+        return '';
+      }
+    })();
+    if (payload.htm !== request.method || htu !== `${url.origin}${url.pathname}` || payload.ath !== ath) {
+      throw new errors.JWTClaimValidationFailed('the proof is for another request or token');
+    }
+    if ((await calculateJwkThumbprint(protectedHeader.jwk)) !== jkt) {
+      throw new errors.JWTClaimValidationFailed('the proof is signed by another key than the token is bound to');
+    }
+    const now = Date.now();
+    for (const [id, until] of seen) if (until < now) seen.delete(id);
+    const id = `${jkt}:${payload.jti}`;
+    if (typeof payload.jti !== 'string' || seen.has(id)) {
+      throw new errors.JWTClaimValidationFailed('the proof was used before');
+    }
+    seen.set(id, now + 65_000);
+  }
 
   // Local verification: signature by a published key, the algorithm of that key (jose takes
   // it from the JWK), issuer, audience, expiry and `typ: at+jwt`.
@@ -91,11 +134,19 @@ export async function start({
     const match = /^\/cards\/([^/]+)(\/print)?$/.exec(url.pathname);
     const print = Boolean(match?.[2]);
     if (!match || request.method !== (print ? 'POST' : 'GET')) return send(404, { error: 'not_found' });
-    const token = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    const [, scheme, token] = /^(Bearer|DPoP) (\S+)$/i.exec(request.headers.authorization ?? '') ?? [];
     if (!token) return send(401, { error: 'missing_token' });
     let subject;
     try {
-      subject = print ? (await introspect(token)).sub : (await verifyLocally(token)).sub;
+      const verified = print ? await introspect(token) : await verifyLocally(token);
+      const jkt = verified.cnf?.jkt;
+      if (jkt) {
+        if (scheme.toLowerCase() !== 'dpop') throw new errors.JWTInvalid('a bound token is sent as DPoP');
+        await checkProof(request.headers.dpop, request, token, jkt);
+      } else if (scheme.toLowerCase() !== 'bearer') {
+        throw new errors.JWTInvalid('an unbound token is sent as Bearer');
+      }
+      subject = verified.sub;
     } catch (error) {
       const code = error instanceof errors.JOSEError ? error.code : 'invalid_token';
       return send(401, { error: 'invalid_token', reason: code });
@@ -110,7 +161,8 @@ export async function start({
   });
   await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
   const address = server.address();
-  return { url: `http://127.0.0.1:${address.port}`, close: () => new Promise((r) => server.close(r)) };
+  base = `http://127.0.0.1:${address.port}`;
+  return { url: base, close: () => new Promise((r) => server.close(r)) };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
