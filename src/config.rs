@@ -101,6 +101,11 @@ pub struct Config {
     #[arg(long, env = "DPOP_REQUIRED", default_value_t = false)]
     pub dpop_required: bool,
 
+    /// Ask for a server nonce in every DPoP proof (`DPoP-Nonce` on every answer; a proof
+    /// without a recent one gets USE_DPOP_NONCE).
+    #[arg(long, env = "DPOP_NONCE", default_value_t = false)]
+    pub dpop_nonce: bool,
+
     /// Issuer (`iss`) written into and required of every token.
     #[arg(long, env = "JWT_ISSUER", default_value = "smilecook")]
     pub jwt_issuer: String,

@@ -30,6 +30,9 @@ pub enum AppError {
     FreshTokenRequired,
     /// A DPoP proof is missing or does not prove possession for this request (RFC 9449).
     InvalidDpopProof(String),
+    /// A DPoP proof lacks the server's current nonce (`DPOP_NONCE`; the `DPoP-Nonce` header
+    /// of every answer carries it).
+    UseDpopNonce,
     /// The account's email address has not been verified yet (`EMAIL_VERIFICATION`).
     EmailNotVerified,
     Forbidden(String),
@@ -74,6 +77,7 @@ impl AppError {
             Self::TokenReused => "TOKEN_REUSED",
             Self::FreshTokenRequired => "FRESH_TOKEN_REQUIRED",
             Self::InvalidDpopProof(_) => "INVALID_DPOP_PROOF",
+            Self::UseDpopNonce => "USE_DPOP_NONCE",
             Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
@@ -102,6 +106,7 @@ impl AppError {
             Self::FreshTokenRequired => {
                 "This operation needs a fresh access token: log in again with your password.".into()
             }
+            Self::UseDpopNonce => "This server asks for its nonce in DPoP proofs: sign a new proof with the nonce of the `DPoP-Nonce` header.".into(),
             Self::EmailNotVerified => {
                 "Verify your email address first: follow the link in the mail we sent, or ask \
                  for a new one with resendVerification."
@@ -121,7 +126,7 @@ impl AppError {
 
     /// Every code an `AppError` can carry (kept beside the enum; tests/error_codes.rs holds the
     /// README's table to this list and to [`Refusal::ALL`]).
-    pub const CODES: [&'static str; 15] = [
+    pub const CODES: [&'static str; 16] = [
         "BAD_USER_INPUT",
         "UNAUTHENTICATED",
         "TOKEN_EXPIRED",
@@ -129,6 +134,7 @@ impl AppError {
         "TOKEN_REUSED",
         "FRESH_TOKEN_REQUIRED",
         "INVALID_DPOP_PROOF",
+        "USE_DPOP_NONCE",
         "EMAIL_NOT_VERIFIED",
         "FORBIDDEN",
         "NOT_FOUND",
@@ -345,6 +351,7 @@ mod tests {
             AppError::TokenReused,
             AppError::FreshTokenRequired,
             AppError::InvalidDpopProof("m".into()),
+            AppError::UseDpopNonce,
             AppError::EmailNotVerified,
             AppError::Forbidden("m".into()),
             AppError::NotFound("m".into()),
@@ -368,6 +375,7 @@ mod tests {
                 | AppError::TokenReused
                 | AppError::FreshTokenRequired
                 | AppError::InvalidDpopProof(_)
+                | AppError::UseDpopNonce
                 | AppError::EmailNotVerified
                 | AppError::Forbidden(_)
                 | AppError::NotFound(_)

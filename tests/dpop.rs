@@ -155,6 +155,19 @@ async fn a_bound_token_works_with_a_fresh_proof_by_its_key_for_this_request_only
         assert_eq!(code(&body), "INVALID_DPOP_PROOF", "{what}: {body}");
         assert!(body["data"].is_null(), "{what}: {body}");
     }
+    // Over HTTP the refusal carries RFC 9449's challenge too.
+    let response = app
+        .client
+        .post(&url)
+        .header("authorization", format!("Bearer {access}"))
+        .json(&json!({ "query": ME }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "DPoP error=\"invalid_dpop_proof\""
+    );
     // Two proofs in one request are one too many.
     let (a, b) = (
         key.proof("POST", &url, Some(&access), now(&app)),
@@ -325,4 +338,55 @@ async fn an_event_stream_proves_its_key_with_its_request() {
         text.contains(r#"{"data":{"me":{"username":"ada"}}}"#),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn with_nonces_on_a_proof_must_carry_a_recent_one_from_the_dpop_nonce_header() {
+    let app = spawn_app_with(&["--dpop-nonce"]).await;
+    app.register("ada").await;
+    let key = DpopKey::new();
+    let url = app.url("/graphql");
+    let input =
+        json!({ "query": LOGIN, "variables": { "i": { "login": "ada", "password": PASSWORD } } });
+    let login = |proof: String| {
+        app.client
+            .post(&url)
+            .header("dpop", proof)
+            .json(&input)
+            .send()
+    };
+
+    let first = login(key.proof("POST", &url, None, now(&app)))
+        .await
+        .expect("answered");
+    let nonce = first.headers()["dpop-nonce"]
+        .to_str()
+        .expect("a nonce")
+        .to_owned();
+    assert_eq!(
+        first.headers()["www-authenticate"],
+        "DPoP error=\"use_dpop_nonce\""
+    );
+    let body: Value = first.json().await.expect("JSON");
+    assert_eq!(code(&body), "USE_DPOP_NONCE", "{body}");
+
+    let proof = key.proof_with_nonce("POST", &url, None, now(&app), Some(&nonce));
+    let body: Value = login(proof)
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(body["data"]["login"]["tokenType"], "DPoP", "{body}");
+
+    // Two windows later the nonce is stale.
+    app.advance_clock(Duration::from_secs(121));
+    let proof = key.proof_with_nonce("POST", &url, None, now(&app), Some(&nonce));
+    let body: Value = login(proof)
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(code(&body), "USE_DPOP_NONCE", "{body}");
 }

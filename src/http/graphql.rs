@@ -215,7 +215,32 @@ fn respond(media: MediaType, outcome: Outcome) -> Response {
         (MediaType::GraphQlResponse, false) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
-    bytes_response(status, media, encode(outcome))
+    let challenge = dpop_challenge(&outcome.response);
+    let mut response = bytes_response(status, media, encode(outcome));
+    if let Some(challenge) = challenge {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+    }
+    response
+}
+
+/// RFC 9449's challenge for a refused DPoP proof, beside the coded GraphQL error that says
+/// the same to GraphQL clients.
+fn dpop_challenge(response: &async_graphql::Response) -> Option<&'static str> {
+    response.errors.iter().find_map(|error| {
+        let code = error.extensions.as_ref()?.get("code")?;
+        match code {
+            async_graphql::Value::String(code) if code == "INVALID_DPOP_PROOF" => {
+                Some("DPoP error=\"invalid_dpop_proof\"")
+            }
+            async_graphql::Value::String(code) if code == "USE_DPOP_NONCE" => {
+                Some("DPoP error=\"use_dpop_nonce\"")
+            }
+            _ => None,
+        }
+    })
 }
 
 /// The response as JSON; a request error has no `data` entry at all (GraphQL over HTTP,

@@ -30,14 +30,16 @@ use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::CorsLayer,
     sensitive_headers::SetSensitiveHeadersLayer,
+    set_header::SetResponseHeaderLayer,
     trace::{DefaultMakeSpan, TraceLayer},
 };
 
 use self::media::MediaType;
 use crate::{
-    auth::denylist::SharedDenylist,
+    auth::{denylist::SharedDenylist, dpop::nonce::Nonces},
     config::Config,
     error::{Refusal, RequestError},
+    time::Clock,
 };
 
 /// A `CORS_ALLOWED_ORIGINS` entry that is not a valid header value.
@@ -85,8 +87,25 @@ fn cors(config: &Config) -> Result<CorsLayer, InvalidOrigin> {
     Ok(CorsLayer::new()
         .allow_origin(origins)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::HeaderName::from_static("dpop"),
+        ])
+        .expose_headers([header::HeaderName::from_static("dpop-nonce")])
         .max_age(Duration::from_secs(600)))
+}
+
+/// Adds the current DPoP nonce (`DPOP_NONCE`) to every answer, as RFC 9449 section 8 asks.
+pub fn dpop_nonce_layer(
+    nonces: Nonces,
+    clock: Clock,
+) -> SetResponseHeaderLayer<impl Fn(&Response) -> Option<HeaderValue> + Clone> {
+    SetResponseHeaderLayer::overriding(
+        header::HeaderName::from_static("dpop-nonce"),
+        move |_: &Response| HeaderValue::from_str(&nonces.current(clock.unix_now())).ok(),
+    )
 }
 
 /// A refused request in GraphQL's error shape, with its code and the status that goes with it.

@@ -18,6 +18,7 @@ use crate::{
         },
         dpop::{
             Dpop,
+            nonce::Nonces,
             proof::ProofRules,
             replay::{MemoryReplayCache, RedisReplayCache, ReplayCache},
         },
@@ -239,6 +240,10 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
                 },
                 replay,
                 required: config.dpop_required,
+                nonces: config.dpop_nonce.then(|| {
+                    let window = i64::try_from(config.dpop_proof_max_age.as_secs()).unwrap_or(60);
+                    Nonces::new(&secret, window)
+                }),
             },
             clock,
         },
@@ -342,6 +347,12 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
         },
     );
     let oauth = http::oauth::routes(state.clone());
+    let state_nonces = state
+        .tokens
+        .dpop
+        .nonces
+        .clone()
+        .map(|nonces| (nonces, state.tokens.clock.clone()));
     let pipeline = Pipeline {
         schemas: build_schemas(state, &limits),
         limits: limits.query,
@@ -364,6 +375,7 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
         public_url: config.public_url(),
     };
     let graphiql = gql.graphiql;
+    let nonces = state_nonces;
     let mut router = Router::new()
         .route(
             "/graphql",
@@ -374,6 +386,9 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
         .merge(oauth);
     if graphiql {
         router = router.merge(http::graphiql::routes());
+    }
+    if let Some((nonces, clock)) = nonces {
+        router = router.layer(http::dpop_nonce_layer(nonces, clock));
     }
     Ok(http::with_layers(router, &config)?)
 }

@@ -44,6 +44,18 @@ impl DpopKey {
 
     /// A fresh proof for `method` on `url`, issued at `iat`, for `token` (its `ath`) if any.
     pub fn proof(&self, method: &str, url: &str, token: Option<&str>, iat: i64) -> String {
+        self.proof_with_nonce(method, url, token, iat, None)
+    }
+
+    /// [`DpopKey::proof`] carrying the server's `nonce`.
+    pub fn proof_with_nonce(
+        &self,
+        method: &str,
+        url: &str,
+        token: Option<&str>,
+        iat: i64,
+        nonce: Option<&str>,
+    ) -> String {
         let mut claims = json!({
             "jti": uuid::Uuid::new_v4().to_string(),
             "htm": method,
@@ -52,6 +64,9 @@ impl DpopKey {
         });
         if let Some(token) = token {
             claims["ath"] = json!(ath(token));
+        }
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
         }
         self.sign(&self.header(), &claims)
     }

@@ -3,6 +3,7 @@
 //! seen (each is good once). Binding (`cnf.jkt` in the tokens) is the accounts' and the
 //! guard's: [`Dpop`] is what they are given.
 
+pub mod nonce;
 pub mod proof;
 pub mod replay;
 
@@ -27,6 +28,8 @@ pub struct Dpop {
     pub replay: Arc<dyn ReplayCache>,
     /// `DPOP_REQUIRED`: tokens are issued bound only, and unbound ones are refused.
     pub required: bool,
+    /// `DPOP_NONCE`: proofs must carry the server's current nonce.
+    pub nonces: Option<nonce::Nonces>,
 }
 
 impl Default for Dpop {
@@ -39,6 +42,7 @@ impl Default for Dpop {
             },
             replay: Arc::new(MemoryReplayCache::default()),
             required: false,
+            nonces: None,
         }
     }
 }
@@ -108,6 +112,14 @@ impl Dpop {
     ) -> AppResult<Proved> {
         let now = now_ms.div_euclid(1000);
         let proved = proof::check(presented, &self.rules, access_token, now)?;
+        if let Some(nonces) = &self.nonces
+            && !proved
+                .nonce
+                .as_deref()
+                .is_some_and(|nonce| nonces.accepts(nonce, now))
+        {
+            return Err(AppError::UseDpopNonce);
+        }
         // Remembered until no clock could accept it any more.
         let until = (proved.iat + self.rules.max_age + 1).saturating_mul(1000);
         if !self

@@ -37,6 +37,8 @@ pub struct Proved {
     pub jkt: String,
     pub jti: String,
     pub iat: i64,
+    /// The server nonce it carries, if any.
+    pub nonce: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +48,7 @@ struct Claims {
     htu: String,
     iat: i64,
     ath: Option<String>,
+    nonce: Option<String>,
 }
 
 fn invalid(reason: &str) -> AppError {
@@ -113,6 +116,7 @@ pub fn check(
         jkt,
         jti: claims.jti,
         iat: claims.iat,
+        nonce: claims.nonce,
     })
 }
 
