@@ -117,7 +117,7 @@ async fn with_introspection_off_there_is_no_graphiql() {
     let page = open_in_browser(&app).await;
     let asset = app
         .client
-        .get(app.url("/graphiql/start-3.js"))
+        .get(app.url("/graphiql/start-4.js"))
         .send()
         .await
         .unwrap();

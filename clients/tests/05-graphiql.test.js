@@ -13,6 +13,7 @@ import { launchBrowser } from '../lib/browser.js';
 import {
   ARTIFACTS_DIR,
   createPublishedRecipe,
+  rawGraphql,
   registerAndLogin,
   startServer,
 } from '../lib/server.js';
@@ -204,6 +205,64 @@ describe('GraphiQL in headless Chromium', () => {
     assert.deepEqual(result, { data: { recipePublished: { name: 'Live pancakes' } } });
     await page.locator('[aria-label="Stop query (Ctrl-Enter)"]').click(); // ends the subscription
     await page.locator(RUN_BUTTON).waitFor();
+  });
+
+  test('a login run in GraphiQL gets tokens bound to the page\'s key: they work there, after a reload too, and nowhere else', async () => {
+    const proofs = [];
+    page.on('request', (request) => {
+      const proof = request.headers()['dpop'];
+      if (proof) proofs.push(proof);
+    });
+    await typeInto(
+      page,
+      QUERY_EDITOR,
+      `mutation { login(input: { login: "${user.username}", password: "${user.password}" }) { accessToken tokenType } }`,
+    );
+    const login = await runAndReadResult(page);
+    assert.equal(login.data?.login?.tokenType, 'DPoP', JSON.stringify(login));
+    const token = login.data.login.accessToken;
+
+    await typeInto(page, QUERY_EDITOR, '{ me { username } }');
+    await typeInto(page, HEADERS_EDITOR, JSON.stringify({ Authorization: `DPoP ${token}` }));
+    assert.deepEqual(await runAndReadResult(page), { data: { me: { username: user.username } } });
+    await screenshot(page, '07-dpop-me');
+
+    // Taken out of the page, the token is useless: without a proof, as Bearer, or with a proof
+    // read off the page's own traffic (spent, and for the page's request).
+    const me = '{ me { username } }';
+    const stolen = {
+      'without a proof': await rawGraphql(server.url, me, {}, { headers: { authorization: `DPoP ${token}` } }),
+      'as Bearer': await rawGraphql(server.url, me, {}, { token }),
+      'with a proof from the traffic': await rawGraphql(server.url, me, {}, {
+        headers: { authorization: `DPoP ${token}`, dpop: proofs.at(-1) },
+      }),
+    };
+    for (const [how, body] of Object.entries(stolen)) {
+      assert.equal(body.errors?.[0]?.extensions?.code, 'INVALID_DPOP_PROOF', `${how}: ${JSON.stringify(body)}`);
+    }
+    // The page's private key cannot be read out of it.
+    const exported = await page.evaluate(
+      () =>
+        new Promise((resolve) => {
+          const open = indexedDB.open('smilecook-dpop', 1);
+          open.onsuccess = () => {
+            const read = open.result.transaction('keys').objectStore('keys').get('graphiql');
+            read.onsuccess = () =>
+              crypto.subtle
+                .exportKey('jwk', read.result.privateKey)
+                .then(() => resolve('exported'), () => resolve('refused'));
+          };
+          open.onerror = () => resolve('no key store');
+        }),
+    );
+    assert.equal(exported, 'refused');
+
+    // After a reload the page signs with the same key: the token still works there.
+    await page.reload({ waitUntil: 'load' });
+    await page.locator(QUERY_EDITOR).waitFor();
+    await typeInto(page, QUERY_EDITOR, '{ me { username } }');
+    await typeInto(page, HEADERS_EDITOR, JSON.stringify({ Authorization: `DPoP ${token}` }));
+    assert.deepEqual(await runAndReadResult(page), { data: { me: { username: user.username } } });
   });
 
   test('no Content-Security-Policy errors, no page errors, no request off 127.0.0.1', async () => {

@@ -55,7 +55,7 @@ static ASSETS: [Asset; 6] = [
         body: include_bytes!("assets/graphiql.min.css"),
     },
     Asset {
-        path: "/graphiql/start-3.js",
+        path: "/graphiql/start-4.js",
         content_type: JS,
         body: include_bytes!("assets/start.js"),
     },
@@ -102,7 +102,7 @@ pub fn page(endpoint: &str) -> Response {
 <script src="{PREFIX}/react-{REACT}.production.min.js"></script>
 <script src="{PREFIX}/react-dom-{REACT}.production.min.js"></script>
 <script src="{PREFIX}/graphiql-{GRAPHIQL}.min.js"></script>
-<script src="{PREFIX}/start-3.js"></script>
+<script src="{PREFIX}/start-4.js"></script>
 </body>
 </html>
 "#
