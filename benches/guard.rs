@@ -8,26 +8,33 @@
 //! - `guard, SQLite query`: the check as it was before the in-process denylist copy.
 //! - `verify cold, <alg>`: the signature and claims checked from scratch (a token's first use).
 //! - `sign, <alg>`: making an access token.
+//! - `guard, DPoP-bound ES256 token with a fresh proof`: the whole check of a bound token,
+//!   its proof (signature, claims, `ath`) and the replay cache included; each iteration
+//!   gets a new proof, made outside the measurement.
 //!
 //! Each iteration reads the clock, as the server's guard does for `exp`.
 
 use std::{sync::Arc, time::Duration};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use jsonwebtoken::Algorithm;
+use jsonwebtoken::EncodingKey;
 use sea_orm::DatabaseConnection;
+use sha2::{Digest, Sha256};
 use smilecook::{
     auth::{
         denylist::{CachedDenylist, Denylist, Revocable, SqlDenylist},
         dpop::Dpop,
         guard::{Presented, authenticate},
-        jwt::TokenType,
+        jwt::{Confirmation, TokenType},
         keys::{
             Keys,
             material::{HmacKey, KeyPair},
             ring::{Expected, Ring},
         },
     },
+    request::{DpopEvidence, DpopProof},
     startup::connect_and_migrate,
     time::unix_now,
 };
@@ -151,6 +158,7 @@ fn guard(c: &mut Criterion) {
         });
     }
     let keys = keys(Algorithm::ES256);
+    bound(&mut group, &rt, &keys, &lists, &dpop);
     let revoked = token(&keys, lists.revoked_sid);
     let valid = token(&keys, Uuid::new_v4());
     group.bench_function("guard, revoked token", |b| {
@@ -168,6 +176,74 @@ fn guard(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// A P-256 client key, as a DPoP client holds one: its encoding key and public JWK.
+fn client_key() -> (EncodingKey, serde_json::Value, String) {
+    let pair = KeyPair::generate(Algorithm::ES256).expect("key");
+    let mut jwk = serde_json::to_value(&pair.public.jwk).expect("JWK");
+    if let Some(members) = jwk.as_object_mut() {
+        for private_or_extra in ["alg", "use", "kid"] {
+            members.remove(private_or_extra);
+        }
+    }
+    (pair.encoding, jwk, pair.kid)
+}
+
+fn bound(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &Runtime,
+    keys: &Keys,
+    lists: &Denylists,
+    dpop: &Dpop,
+) {
+    let (client, jwk, jkt) = client_key();
+    let now = unix_now();
+    let mut claims = keys.claims(
+        Uuid::now_v7(),
+        Uuid::new_v4(),
+        TokenType::Access,
+        true,
+        now,
+        now + 900,
+    );
+    claims.cnf = Some(Confirmation { jkt });
+    let token = keys.sign(&claims).expect("signed");
+    let header = format!("DPoP {token}");
+    let url = "http://127.0.0.1:8000/graphql";
+    let ath = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));
+    let proof = || {
+        let header = serde_json::json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": jwk });
+        let claims = serde_json::json!({
+            "jti": Uuid::new_v4().to_string(), "htm": "POST", "htu": url, "iat": unix_now(), "ath": ath,
+        });
+        let encode =
+            |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("JSON"));
+        let message = format!("{}.{}", encode(&header), encode(&claims));
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &client, Algorithm::ES256)
+            .expect("signed");
+        DpopEvidence::Proof(DpopProof {
+            proof: format!("{message}.{signature}"),
+            method: "POST".into(),
+            url: url.into(),
+        })
+    };
+    let header = header.as_str();
+    group.bench_function("guard, DPoP-bound ES256 token with a fresh proof", |b| {
+        b.to_async(rt).iter_batched(
+            proof,
+            |evidence| async move {
+                let presented = Presented {
+                    header,
+                    dpop: Some(&evidence),
+                };
+                authenticate(keys, &lists.cached, dpop, presented, now_ms())
+                    .await
+                    .expect("valid")
+            },
+            BatchSize::SmallInput,
+        )
+    });
 }
 
 criterion_group!(benches, guard);
