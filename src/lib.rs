@@ -20,7 +20,8 @@
 //! - [`introspection`]: token introspection (RFC 7662) and the services allowed to ask.
 //! - [`validate`]: input rules (usernames, addresses, passwords).
 //! - [`auth`]: tokens (`jwt`), signing keys (`keys`: made, stored sealed, rotated, revoked,
-//!   published as a JWKS), passwords (`password`, hashed on the low-priority threads of
+//!   published as a JWKS), proof of possession (`dpop`: DPoP proofs, their replay cache and
+//!   nonces), passwords (`password`, hashed on the low-priority threads of
 //!   `hash_pool`), revocation (`denylist`), throttles (`throttle`, one table of rules), the
 //!   request's identity (`guard`, which needs only a `TokenCheck`: keys, denylist, clock) and
 //!   the signing secret (`secret`).
