@@ -27,7 +27,7 @@ pub enum KeyError {
     #[error("the key is not a P-256 (ES256) or Ed25519 (EdDSA) private key in PKCS#8 PEM: {0}")]
     Unreadable(String),
     #[error(
-        "the stored key {0} cannot be decrypted with this JWT_SECRET (was the secret changed?)"
+        "the stored key {0} cannot be decrypted with this JWT_SECRET (was the secret changed? `smilecook keys revoke {0}` makes a new key under this secret)"
     )]
     Sealed(String),
     #[error("the stored public key {kid} is not a valid JWK: {reason}")]
