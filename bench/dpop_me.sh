@@ -21,7 +21,7 @@ bearer=$(gql '{"query":"mutation { login(input: {login: \"ada\", password: \"ben
 threads=2
 run() { # name, script, extra env
   local name=$1 script=$2; shift 2
-  env "$@" WRK_THREADS=$threads wrk -t$threads -c"$conns" -d"${seconds}s" -s "$script" "$url" >"$dir/$name"
+  env "$@" WRK_THREADS=$threads wrk --latency -t$threads -c"$conns" -d"${seconds}s" -s "$script" "$url" >"$dir/$name"
   awk -v name="$name" '/Requests\/sec/ {rps=$2} /50%/ {p50=$2} /99%/ {p99=$2} /^refused/ {refused=$2}
     END {printf "%-7s %10s req/s  p50 %-8s p99 %-8s refused %s\n", name, rps, p50, p99, refused+0}' "$dir/$name"
 }
