@@ -9,7 +9,6 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
 use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::{
@@ -30,10 +29,7 @@ pub const MAX_CLIENT_ID: usize = 64;
 pub const FIRST_PARTY_CLIENT: &str = "smilecook";
 
 fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::auth::secret::sha256_hex(secret)
 }
 
 /// Registers a service; its secret, shown once, or `None` when the id is taken.

@@ -27,7 +27,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use rand::RngCore;
 use sea_orm::{DatabaseTransaction, TransactionTrait};
-use sha2::{Digest, Sha256};
 
 use crate::{
     auth::throttle::{Action, Subjects},
@@ -435,8 +434,7 @@ fn new_token() -> String {
 }
 
 fn hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::auth::secret::sha256_hex(token)
 }
 
 /// GraphiQL at `base`, opened on `operation`. The operation goes in the URL's fragment, which a

@@ -97,3 +97,13 @@ fn load_or_create(path: &Path) -> io::Result<Vec<u8>> {
     );
     Ok(secret.into_bytes())
 }
+
+/// The SHA-256 of `text`, in lower-case hex: how single-use tokens (reset, verification) and
+/// service secrets are kept, so that the database never holds one that works.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
