@@ -17,6 +17,9 @@ dir=${LOAD_PROOF_DIR:-$(mktemp -d)}
 git worktree add --detach "$dir/tree" "$commit" >/dev/null || exit 1
 cd "$dir/tree" || exit 1
 export CARGO_TARGET_DIR="$dir/target"
+# Each PostgreSQL run leaves ~200 test databases; a DROP DATABASE is a checkpoint, minutes for
+# all of them under load. So the databases of one run are dropped in the background while the
+# next goes on (its own are created after the list is taken).
 drop_databases() {
   psql "$pg" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'smilecook_test_%'" |
     while read -r db; do psql "$pg" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"; done
@@ -33,11 +36,13 @@ run() { # name, env...
     started=$(date +%s) log="$dir/$name-$i.log"
     if env "$@" cargo test --no-fail-fast >"$log" 2>&1; then result=pass; else result=FAIL failed=1; fi
     echo "$name run $i: $result ($(($(date +%s) - started)) s, $(grep -c '^test result: ok' "$log") test binaries passed, load $(cut -d' ' -f1 /proc/loadavg))"
-    [[ $name == postgres ]] && drop_databases
+    if [[ $name == postgres ]]; then drop_databases & fi
   done
 }
 run sqlite
 drop_databases
 run postgres TEST_DATABASE_URL="$pg" TEST_REDIS_URL="$redis"
+wait
+drop_databases
 cd - >/dev/null && git worktree remove --force "$dir/tree"
 exit $failed
