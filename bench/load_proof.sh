@@ -42,7 +42,8 @@ run() { # name, env...
 run sqlite
 drop_databases
 run postgres TEST_DATABASE_URL="$pg" TEST_REDIS_URL="$redis"
-wait
+kill $busy1 $busy2 2>/dev/null
+wait # for the background drops
 drop_databases
 cd - >/dev/null && git worktree remove --force "$dir/tree"
 exit $failed
