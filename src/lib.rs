@@ -32,6 +32,7 @@
 //! - [`error`]: the one error enum and its mapping to `extensions.code`, and the refusals of
 //!   whole requests: every code a client meets.
 //! - [`time`]: the clock that tokens and sessions expire by. [`tasks`]: background tasks.
+//!   [`lifecycle`]: serving, draining, stopping (graceful shutdown).
 //! - [`seed`]: demo data for `smilecook seed`.
 //!
 //! Requests flow one way: transport (`http`) -> pipeline (`graphql::execute`, admitted by
@@ -50,6 +51,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod introspection;
+pub mod lifecycle;
 pub mod mail;
 pub mod recipes;
 pub mod recovery;

@@ -8,6 +8,7 @@ use crate::{
     auth::{guard::TokenCheck, password::PasswordHasher, throttle::Throttle},
     config::Config,
     events::Events,
+    lifecycle::Lifecycle,
     mail::Outbox,
 };
 
@@ -23,5 +24,7 @@ pub struct AppState {
     pub events: Events,
     /// Where mail is written, with its caps per mailbox.
     pub outbox: Outbox,
+    /// Serving, draining or stopping: long-lived connections end when the server stops.
+    pub lifecycle: Lifecycle,
     pub config: Arc<Config>,
 }

@@ -70,6 +70,12 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "lifecycle",
+        &[
+            "graphql", "http", "startup", "auth", "db", "state", "config",
+        ],
+    ),
+    (
         "config",
         &["graphql", "http", "startup", "auth", "db", "state"],
     ),

@@ -11,9 +11,19 @@
 //! Why dedicated threads rather than tokio's blocking pool: an unprivileged process can raise a
 //! thread's nice value but never lower it back (that needs `CAP_SYS_NICE`), so a blocking thread
 //! reniced for one hash would stay slow for every later, unrelated blocking job. The threads also
-//! bound argon2's memory: one 19 MiB work area per thread, allocated on first use and reused.
+//! bound argon2's memory: one 19 MiB work area per thread, allocated on first use, reused while
+//! hashes keep coming, and given back once its thread has had nothing to do for [`IDLE`]. So the
+//! budget is `threads x 19 MiB` during a burst of logins and nothing between bursts: without the
+//! release, a 16-core machine idled at 360 MiB after a few logins (bench/NOTES.md, section 13).
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use argon2::Block;
 use tokio::sync::oneshot;
@@ -21,23 +31,43 @@ use tokio::sync::oneshot;
 /// A job gets the thread's work area, to resize and fill as it needs.
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
+/// How long a thread keeps its work area with no hash to run. Long enough that a steady trickle
+/// of logins reuses it (allocating and faulting in 19 MiB costs about as much as a hash), short
+/// enough that memory comes back soon after a burst.
+pub(crate) const IDLE: Duration = Duration::from_secs(10);
+
 /// The sending side of the pool: the threads stop once every clone of it is dropped.
 #[derive(Clone)]
 pub(crate) struct HashPool {
     jobs: flume::Sender<Job>,
+    /// Work areas allocated now (one at most per thread).
+    areas: Arc<AtomicUsize>,
 }
 
 impl HashPool {
-    /// Starts `threads` threads (at least one), each `nice` steps below the caller's priority.
-    pub fn start(threads: usize, nice: i32) -> std::io::Result<Self> {
+    /// Starts `threads` threads (at least one), each `nice` steps below the caller's priority,
+    /// each giving its work area back after `idle` without a job.
+    pub fn start(threads: usize, nice: i32, idle: Duration) -> std::io::Result<Self> {
         let (jobs, queue) = flume::unbounded::<Job>();
+        let areas = Arc::new(AtomicUsize::new(0));
         for i in 0..threads.max(1) {
             let queue = queue.clone();
+            let areas = Arc::clone(&areas);
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || work(&queue, nice))?;
+                .spawn(move || work(&queue, nice, idle, &areas))?;
         }
-        Ok(Self { jobs })
+        Ok(Self { jobs, areas })
+    }
+
+    /// How many threads hold a work area now.
+    pub fn areas(&self) -> usize {
+        self.areas.load(Ordering::Relaxed)
+    }
+
+    /// Hashes waiting for a thread.
+    pub fn queued(&self) -> usize {
+        self.jobs.len()
     }
 
     /// Runs `job` on a pool thread, in the caller's tracing span. `None` when the pool is gone or
@@ -58,14 +88,40 @@ impl HashPool {
     }
 }
 
-fn work(queue: &flume::Receiver<Job>, nice: i32) {
+fn work(queue: &flume::Receiver<Job>, nice: i32, idle: Duration, areas: &AtomicUsize) {
     lower_priority(nice);
     let mut area = Vec::new();
-    while let Ok(job) = queue.recv() {
+    loop {
+        let job = match queue.recv_timeout(idle) {
+            Ok(job) => job,
+            Err(flume::RecvTimeoutError::Timeout) => {
+                release(&mut area, areas);
+                match queue.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                }
+            }
+            Err(flume::RecvTimeoutError::Disconnected) => break,
+        };
+        let held = area.capacity() > 0;
         // A panic drops the job's reply (its caller gets an error), not the thread.
         if catch_unwind(AssertUnwindSafe(|| job(&mut area))).is_err() {
             area = Vec::new();
         }
+        match (held, area.capacity() > 0) {
+            (false, true) => areas.fetch_add(1, Ordering::Relaxed),
+            (true, false) => areas.fetch_sub(1, Ordering::Relaxed),
+            _ => 0,
+        };
+    }
+    release(&mut area, areas);
+}
+
+/// Frees `area` (mimalloc hands an allocation this large straight back to the system).
+fn release(area: &mut Vec<Block>, areas: &AtomicUsize) {
+    if area.capacity() > 0 {
+        *area = Vec::new();
+        areas.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -100,7 +156,7 @@ mod tests {
     #[tokio::test]
     async fn jobs_run_at_the_lower_priority_and_the_pool_survives_a_panic() {
         let base = own_nice();
-        let pool = HashPool::start(2, 3).expect("threads");
+        let pool = HashPool::start(2, 3, IDLE).expect("threads");
         let nice = pool.run(|_| own_nice()).await;
         assert_eq!(nice, Some((base + 3).min(19)));
         assert_eq!(own_nice(), base, "the caller's own priority is unchanged");
@@ -114,9 +170,31 @@ mod tests {
 
     #[tokio::test]
     async fn a_thread_keeps_its_work_area_between_jobs() {
-        let pool = HashPool::start(1, 0).expect("threads");
+        let pool = HashPool::start(1, 0, Duration::from_secs(3600)).expect("threads");
         let first = pool.run(|area| area.resize(8, Block::default())).await;
         assert_eq!(first, Some(()));
         assert_eq!(pool.run(|area| area.len()).await, Some(8));
+        assert_eq!(pool.areas(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_idle_thread_gives_its_work_area_back() {
+        let pool = HashPool::start(2, 0, Duration::from_millis(20)).expect("threads");
+        let filled = pool.run(|area| area.resize(8, Block::default())).await;
+        assert_eq!(filled, Some(()));
+        // Each probe is a job that allocates nothing; between probes the thread idles longer
+        // than `idle`, so it has given the area back by the time a probe finds none.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if pool.run(|area| area.capacity()).await == Some(0) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the area was never given back"
+            );
+        }
+        assert_eq!(pool.areas(), 0);
     }
 }

@@ -153,13 +153,23 @@ impl PasswordHasher {
             dummy_hash: String::new(),
         };
         inner.dummy_hash = inner.dummy_hash()?;
-        let pool = HashPool::start(threads.threads, threads.nice)
+        let pool = HashPool::start(threads.threads, threads.nice, super::hash_pool::IDLE)
             .map_err(|e| AppError::internal(format!("starting the hashing threads: {e}")))?;
         Ok(Self {
             inner: Arc::new(inner),
             pool,
             gate: HashGate::default(),
         })
+    }
+
+    /// Threads holding an argon2 work area now (each `memory_kib` KiB), and hashes waiting for a
+    /// thread.
+    pub fn work_areas(&self) -> usize {
+        self.pool.areas()
+    }
+
+    pub fn queued(&self) -> usize {
+        self.pool.queued()
     }
 
     /// The gate every hash of this hasher passes (see [`HashGate`]).

@@ -141,6 +141,20 @@ pub async fn claim_next(
     Ok(None)
 }
 
+/// Gives back the claims on `ids` (of a worker that stops), for any worker to take at once.
+pub async fn release(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<()> {
+    Entity::update_many()
+        .col_expr(
+            Column::ClaimedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .filter(Column::SentAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn mark_sent(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> AppResult<()> {
     finish(db, id, Column::SentAt, now, None).await
 }

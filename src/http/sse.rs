@@ -7,7 +7,9 @@
 //! `Authorization` header (a bad token ends the stream at once with a `next` carrying its code,
 //! as a WebSocket's 4403 carries it; never an anonymous stream), a place for the user, and the
 //! credentials' end: the stream ends at the token's `exp` or at its revocation with a last
-//! `next` carrying the code (TOKEN_EXPIRED, TOKEN_REVOKED), then `complete`.
+//! `next` carrying the code (TOKEN_EXPIRED, TOKEN_REVOKED), then `complete`. When the server
+//! stops, the stream ends without `complete`: for a client that is a dropped connection, which
+//! it retries (to another instance).
 
 use std::convert::Infallible;
 
@@ -30,11 +32,12 @@ use crate::{
     request::RequestContext,
 };
 
-/// What a stream meets: a result, its operation's end, or its credentials' end.
+/// What a stream meets: a result, its operation's end, its credentials' end, or the server's.
 enum Step {
     Outcome(Box<Outcome>),
     Finished,
     Ended(AppError),
+    GoingAway,
 }
 
 /// Runs `request` as an event stream.
@@ -68,8 +71,12 @@ pub async fn respond(
         .map(|outcome| Step::Outcome(Box::new(outcome)))
         .chain(stream::once(async { Step::Finished }));
     let admission = admission.clone();
-    let lapsed =
-        stream::once(async move { Step::Ended(admission.lapse(principal.as_ref()).await) });
+    let lapsed = stream::once(async move {
+        tokio::select! {
+            error = admission.lapse(principal.as_ref()) => Step::Ended(error),
+            () = admission.going_away() => Step::GoingAway,
+        }
+    });
     events(stream::select(outcomes, lapsed), slot, gql)
 }
 
@@ -82,21 +89,22 @@ fn events(
     gql: &GraphQlState,
 ) -> Response {
     let steps = Box::pin(steps);
-    let events = stream::unfold((steps, false), |(mut steps, over)| async move {
-        if over {
-            return None;
-        }
-        match steps.next().await? {
-            Step::Finished => None,
-            step => {
-                let over = matches!(step, Step::Ended(_));
-                Some((next_event(step), (steps, over)))
-            }
-        }
+    let events = stream::unfold((steps, Next::Step), |(mut steps, next)| async move {
+        let event = match next {
+            Next::Done => return None,
+            Next::Complete => Event::default().event("complete").data(""),
+            Next::Step => match steps.next().await.unwrap_or(Step::Finished) {
+                Step::GoingAway => return None,
+                Step::Finished => Event::default().event("complete").data(""),
+                Step::Ended(error) => {
+                    let event = next_event(Step::Ended(error));
+                    return Some((event, (steps, Next::Complete)));
+                }
+                step => return Some((next_event(step), (steps, Next::Step))),
+            },
+        };
+        Some((event, (steps, Next::Done)))
     })
-    .chain(stream::once(async {
-        Event::default().event("complete").data("")
-    }))
     .map(move |event| {
         let _held = &slot;
         Ok::<_, Infallible>(event)
@@ -105,10 +113,17 @@ fn events(
     Sse::new(events).keep_alive(keepalive).into_response()
 }
 
+/// What the stream sends after the event it has just sent.
+enum Next {
+    Step,
+    Complete,
+    Done,
+}
+
 fn next_event(step: Step) -> Event {
     let data = match step {
         Step::Outcome(outcome) => serde_json::to_string(&outcome.response),
-        Step::Finished => Ok("null".to_owned()),
+        Step::Finished | Step::GoingAway => Ok("null".to_owned()),
         Step::Ended(error) => {
             let error = error.to_graphql();
             let body = json!({ "errors": [{ "message": error.message,

@@ -5,7 +5,7 @@
 //! socket meets every limit a POST meets: the checks, the concurrency cap and the time limit
 //! (a refused operation gets an `error` for its id; the socket stays open).
 //!
-//! The protocol's close codes, exactly: 4400 a malformed message, 4401 a `subscribe` before
+//! The protocol's close codes, exactly: 1001 when the server stops (`lifecycle`), 4400 a malformed message, 4401 a `subscribe` before
 //! `connection_ack`, 4403 a refused `connection_init` (the reason is our error code, such as
 //! TOKEN_EXPIRED), 4408 no `connection_init` within `WS_INIT_TIMEOUT`, 4409 a duplicate
 //! subscription id, 4429 a second `connection_init`; and WebSocket's own 1009 for a message
@@ -200,6 +200,7 @@ impl Connection {
                 () = sleep_until(deadline) => {
                     return Err(Close::new(4408, "Connection initialisation timeout"));
                 }
+                () = self.pipeline.admission.going_away() => return Err(going_away()),
                 message = incoming.next() => message,
             };
             let text = match message {
@@ -274,6 +275,7 @@ impl Connection {
         loop {
             let step = tokio::select! {
                 error = &mut lapsed => Err(ended(&error)),
+                () = self.pipeline.admission.going_away() => Err(going_away()),
                 _ = pings.tick() => {
                     if heard.elapsed() > self.ws.keepalive * 2 {
                         Err(Close::new(4504, "Keep-alive timeout"))
@@ -399,6 +401,12 @@ impl Connection {
             }
         }
     }
+}
+
+/// The close when the server stops: 1001, which `graphql-ws` clients answer by reconnecting
+/// (to another instance, once this one's `/readyz` has sent the balancer elsewhere).
+fn going_away() -> Close {
+    Close::new(1001, "Going away: the server is restarting")
 }
 
 /// The close for credentials refused or lapsed with `error`: 4403 and its code; 1013 (try

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 
 pub use self::{
     sender::{SendFailure, Sender},
-    worker::spawn_worker,
+    worker::{Worker, spawn_worker},
 };
 use crate::{db, error::AppResult, time::Clock, validate};
 

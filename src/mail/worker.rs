@@ -11,18 +11,25 @@
 //!
 //! A mail is sent once unless the process dies between the SMTP server's answer and the mark;
 //! then the claim lapses and it is sent again, with the same `Message-ID` (its outbox id),
-//! which mail systems use to drop the copy.
+//! which mail systems use to drop the copy. A server that stops ([`Worker::stop`]) claims no
+//! more, lets a send under way finish, and gives back a claim it still holds, so that another
+//! instance sends that mail at once rather than after the claim's minute.
 
-use std::time::Duration;
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use chrono::TimeDelta;
 use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use super::{Class, Outbox, SendFailure, Sender};
 use crate::{
     db,
     error::AppResult,
-    tasks::BackgroundTask,
     time::{self, Clock},
 };
 
@@ -45,35 +52,85 @@ struct Lane {
     sender: Sender,
     clock: Clock,
     outbox: Outbox,
+    stop: CancellationToken,
+    /// The mail this instance's lanes have claimed and not yet recorded.
+    held: Arc<Mutex<HashSet<Uuid>>>,
 }
 
-/// The worker of this instance: a lane per class and the pruner, stopped when dropped.
+/// The worker of this instance: a lane per class and the pruner. Dropped, it stops at once;
+/// [`Worker::stop`] stops it cleanly.
+pub struct Worker {
+    task: tokio::task::JoinHandle<()>,
+    stop: CancellationToken,
+    held: Arc<Mutex<HashSet<Uuid>>>,
+    db: DatabaseConnection,
+}
+
 pub fn spawn_worker(
     db: DatabaseConnection,
     sender: Sender,
     clock: Clock,
     outbox: Outbox,
     window: Duration,
-) -> BackgroundTask {
+) -> Worker {
     let lane = Lane {
-        db,
+        db: db.clone(),
         sender,
         clock,
         outbox,
+        stop: CancellationToken::new(),
+        held: Arc::default(),
     };
-    BackgroundTask::spawn(async move {
+    let (stop, held) = (lane.stop.clone(), Arc::clone(&lane.held));
+    let task = tokio::spawn(async move {
         tokio::join!(
             lane.clone().run(Class::Owner),
             lane.clone().run(Class::Bulk),
             lane.prune(window),
         );
-    })
+    });
+    Worker {
+        task,
+        stop,
+        held,
+        db,
+    }
+}
+
+impl Worker {
+    /// Claims no more mail, waits up to `within` for the sends under way, then gives back the
+    /// claims still held (a send cut short may have reached the server: its copy carries the
+    /// same `Message-ID`).
+    pub async fn stop(mut self, within: Duration) {
+        self.stop.cancel();
+        if tokio::time::timeout(within, &mut self.task).await.is_err() {
+            self.task.abort();
+        }
+        let held: Vec<Uuid> = lock(&self.held).drain().collect();
+        if held.is_empty() {
+            return;
+        }
+        match db::outbox::release(&self.db, &held).await {
+            Ok(()) => tracing::info!(mails = held.len(), "mail claims given back"),
+            Err(error) => tracing::warn!(error = ?error, "mail claims could not be given back"),
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn lock(held: &Mutex<HashSet<Uuid>>) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
+    held.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Lane {
     async fn run(self, class: Class) {
         let mut down = self.backed_off().await;
-        loop {
+        while !self.stop.is_cancelled() {
             if down {
                 down = !self.server_back().await;
                 continue;
@@ -83,7 +140,7 @@ impl Lane {
                 Ok(None) => self.idle(class).await,
                 Err(error) => {
                     tracing::warn!(error = ?error, "the mail outbox could not be read");
-                    tokio::time::sleep(POLL).await;
+                    self.pause(POLL).await;
                 }
             }
         }
@@ -99,7 +156,7 @@ impl Lane {
     /// After a pause, whether the server answers again; if so, brings the waiting mail forward.
     async fn server_back(&self) -> bool {
         if !self.sender.reachable().await {
-            tokio::time::sleep(PROBE).await;
+            self.pause(PROBE).await;
             return false;
         }
         match db::outbox::bring_forward(&self.db, self.clock.now()).await {
@@ -110,16 +167,28 @@ impl Lane {
         true
     }
 
+    /// Waits `pause`, or less if the worker stops.
+    async fn pause(&self, pause: Duration) {
+        let _ = tokio::time::timeout(pause, self.stop.cancelled()).await;
+    }
+
     async fn next(&self, class: Class) -> AppResult<Option<db::outbox::Model>> {
         let now = self.clock.now();
         let until = now + TimeDelta::from_std(CLAIM).unwrap_or_default();
-        db::outbox::claim_next(&self.db, class.priority(), now, until).await
+        let mail = db::outbox::claim_next(&self.db, class.priority(), now, until).await?;
+        if let Some(mail) = &mail {
+            lock(&self.held).insert(mail.id);
+        }
+        Ok(mail)
     }
 
     /// Waits for mail of `class`: woken by this instance's writes, or after [`POLL`].
     async fn idle(&self, class: Class) {
         let woken = self.outbox.lane(class).notified();
-        let _ = tokio::time::timeout(POLL, woken).await;
+        tokio::select! {
+            _ = tokio::time::timeout(POLL, woken) => {}
+            () = self.stop.cancelled() => {}
+        }
     }
 
     /// Sends `mail` and records the outcome; true when the server could not be reached.
@@ -142,8 +211,11 @@ impl Lane {
                 db::outbox::retry_at(&self.db, mail.id, next, reason).await
             }
         };
-        if let Err(error) = recorded {
-            tracing::warn!(error = ?error, "a mail's outcome could not be recorded");
+        match recorded {
+            Ok(()) => {
+                lock(&self.held).remove(&mail.id);
+            }
+            Err(error) => tracing::warn!(error = ?error, "a mail's outcome could not be recorded"),
         }
         matches!(outcome, Err(SendFailure::Unreachable(_)))
     }
@@ -154,7 +226,10 @@ impl Lane {
         let mut ticks = tokio::time::interval(PRUNE);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticks.tick().await;
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = self.stop.cancelled() => return,
+            }
             let now = self.clock.now();
             let (done, stale) = (time::before(now, window), time::before(now, GIVE_UP_AFTER));
             match db::outbox::prune(&self.db, done, stale).await {

@@ -9,6 +9,7 @@ use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::net::TcpListener;
 
 pub mod keys;
+mod readiness;
 
 use crate::{
     auth::{
@@ -40,11 +41,16 @@ use crate::{
         endpoint::{GraphQlState, WsConfig},
         origin::Origins,
     },
+    lifecycle::Lifecycle,
     mail,
     state::AppState,
     tasks::BackgroundTask,
     time::Clock,
 };
+
+/// Hashing threads by default: one per core up to this, so the memory argon2 holds at peak does
+/// not grow with the machine (`ARGON2_THREADS` sets more).
+const DEFAULT_HASH_THREADS_MAX: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -74,6 +80,10 @@ pub struct Server {
     router: Router,
     hash_gate: HashGate,
     events: Events,
+    lifecycle: Lifecycle,
+    /// `SHUTDOWN_DELAY` and `SHUTDOWN_GRACE`.
+    shutdown: (Duration, Duration),
+    mail: mail::Worker,
     _tasks: Vec<BackgroundTask>,
 }
 
@@ -92,33 +102,86 @@ impl Server {
         self.events.clone()
     }
 
-    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+    /// Serves until Ctrl-C or SIGTERM, then shuts down as `lifecycle` describes.
     pub async fn run(self) -> io::Result<()> {
         self.run_until(shutdown_signal()).await
     }
 
+    /// Serves until `signal`; then drains for `SHUTDOWN_DELAY` (`/readyz` at 503, everything
+    /// else as before), stops (no new connections, sockets told to go away) and waits up to
+    /// `SHUTDOWN_GRACE` for requests in flight and sockets to finish, and for the mail worker
+    /// to give back its claims.
     pub async fn run_until(
         self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        signal: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let write_timeout = self.write_timeout;
+        let Server {
+            listener,
+            write_timeout,
+            router,
+            lifecycle,
+            shutdown: (delay, grace),
+            mail,
+            _tasks,
+            ..
+        } = self;
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
         // TCP_USER_TIMEOUT: the kernel drops a connection whose written data has gone
         // unacknowledged, or whose receive window has stayed shut, for this long. That bounds
         // what the application cannot: hyper has no write timeout, and an event stream whose
         // client stopped reading is never polled again (its place under the connection limits
         // would be held for ever).
-        let listener = self.listener.tap_io(move |stream| {
+        let listener = listener.tap_io(move |stream| {
             let socket = socket2::SockRef::from(&*stream);
             if let Err(error) = socket.set_tcp_user_timeout(Some(write_timeout)) {
                 tracing::warn!(%error, "could not bound a connection's writes");
             }
         });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let stopping = {
+            let lifecycle = lifecycle.clone();
+            async move {
+                signal.await;
+                lifecycle.drain();
+                if !delay.is_zero() {
+                    tracing::info!(?delay, "draining: /readyz answers 503");
+                    tokio::time::sleep(delay).await;
+                }
+                tracing::info!(
+                    ?grace,
+                    "stopping: refusing connections, finishing requests in flight"
+                );
+                lifecycle.stop();
+            }
+        };
+        let serving = axum::serve(listener, app).with_graceful_shutdown(stopping);
+        // Once stopping has begun, `grace` bounds what is left: requests in flight (which
+        // `serving` waits for) and the close of every socket.
+        let deadline = async {
+            lifecycle.stopping().await;
+            tokio::time::sleep(grace).await;
+        };
+        let started = tokio::time::Instant::now();
+        let finished = async {
+            let served = serving.await;
+            lifecycle.closed().await;
+            served
+        };
+        let served = tokio::select! {
+            served = finished => served,
+            () = deadline => {
+                tracing::warn!(
+                    sockets = lifecycle.connections(),
+                    "SHUTDOWN_GRACE is over: exiting with work in flight"
+                );
+                Ok(())
+            }
+        };
+        let left = grace
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_secs(1));
+        mail.stop(left).await;
+        tracing::info!("stopped");
+        served
     }
 }
 
@@ -198,6 +261,7 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
         throttle,
         replay,
         events,
+        redis,
         mut tasks,
     } = shared_stores(&config, &db).await?;
     let throttle = Throttle::new(
@@ -207,7 +271,9 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
     );
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let threads = HashThreads {
-        threads: config.argon2_threads.map_or(cores, usize::from),
+        threads: config
+            .argon2_threads
+            .map_or(cores.min(DEFAULT_HASH_THREADS_MAX), usize::from),
         nice: config.argon2_nice,
     };
     let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations, threads)
@@ -215,13 +281,13 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
     let sender = mail_sender(&config)?;
     let outbox = mail::Outbox::new(config.mail_per_mailbox, config.mail_window);
     let window = config.mail_window;
-    tasks.push(mail::spawn_worker(
+    let mail = mail::spawn_worker(
         background.clone(),
         sender,
         clock.clone(),
         outbox.clone(),
         window,
-    ));
+    );
     tasks.extend(key_refresh);
     tasks.push(denylist::spawn_pruning(
         denylist.clone(),
@@ -251,6 +317,7 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
         throttle: Arc::new(throttle),
         events,
         outbox,
+        lifecycle: Lifecycle::default(),
         config: Arc::new(config),
     };
     let recovery = AppState {
@@ -259,14 +326,19 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
     };
     tasks.push(crate::recovery::spawn_worker(recovery));
     let write_timeout = state.config.write_timeout;
+    let shutdown = (state.config.shutdown_delay(), state.config.shutdown_grace);
     let (hash_gate, events) = (state.hasher.gate(), state.events.clone());
-    let router = app(state)?;
+    let lifecycle = state.lifecycle.clone();
+    let router = app(state, redis)?;
     Ok(Server {
         listener,
         write_timeout,
         router,
         hash_gate,
         events,
+        lifecycle,
+        shutdown,
+        mail,
         _tasks: tasks,
     })
 }
@@ -278,6 +350,8 @@ struct Shared {
     /// DPoP proofs seen: in Redis (every instance), else in this process.
     replay: Arc<dyn ReplayCache>,
     events: Events,
+    /// For `/readyz` to ask.
+    redis: Option<redis::aio::ConnectionManager>,
     tasks: Vec<BackgroundTask>,
 }
 
@@ -303,8 +377,9 @@ async fn shared_stores(config: &Config, db: &DatabaseConnection) -> Result<Share
         return Ok(Shared {
             denylist: Arc::new(cached),
             throttle: Box::new(RedisThrottle::new(conn.clone(), prefix)),
-            replay: Arc::new(RedisReplayCache::new(conn, prefix)),
+            replay: Arc::new(RedisReplayCache::new(conn.clone(), prefix)),
             events,
+            redis: Some(conn),
             tasks: vec![sync, relay],
         });
     }
@@ -326,14 +401,24 @@ async fn shared_stores(config: &Config, db: &DatabaseConnection) -> Result<Share
         throttle: Box::new(MemoryThrottle::default()),
         replay: Arc::new(MemoryReplayCache::default()),
         events,
+        redis: None,
         tasks,
     })
 }
 
-/// The whole HTTP application: routes and the layers around them.
-pub fn app(state: AppState) -> Result<Router, StartupError> {
+/// The whole HTTP application: routes and the layers around them. `redis` is asked by
+/// `/readyz`.
+pub fn app(
+    state: AppState,
+    redis: Option<redis::aio::ConnectionManager>,
+) -> Result<Router, StartupError> {
     let config = Arc::clone(&state.config);
     let denylist = Arc::clone(&state.tokens.denylist);
+    let readiness = readiness::Readiness {
+        db: state.db.clone(),
+        redis,
+        lifecycle: state.lifecycle.clone(),
+    };
     let limits = Limits::from_config(&config);
     let db = state.db.clone();
     let admission = Admission::new(
@@ -345,6 +430,7 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
             connections_per_address: config.max_connections_per_address,
             revocation_check: config.revocation_check_interval,
         },
+        state.lifecycle.clone(),
     );
     let oauth = http::oauth::routes(state.clone());
     let state_nonces = state
@@ -382,6 +468,8 @@ pub fn app(state: AppState) -> Result<Router, StartupError> {
             get(http::graphql::get).post(http::graphql::post),
         )
         .route("/health", get(move || http::health(Arc::clone(&denylist))))
+        .route("/livez", get(readiness::livez))
+        .route("/readyz", get(move || readiness.clone().readyz()))
         .with_state(gql)
         .merge(oauth);
     if graphiql {

@@ -92,6 +92,27 @@ impl Binary {
         format!("{}{path}", self.addr)
     }
 
+    /// Sends SIGTERM, as an orchestrator does to stop an instance.
+    pub fn terminate(&self) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("signalled");
+    }
+
+    /// Waits (polling, never blocking the runtime) for the process to exit; its status.
+    pub async fn exited(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waitable") {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the process did not exit within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Panics unless the process is still running and `/health` answers within `within`.
     pub async fn assert_alive(&mut self, within: Duration) {
         if let Ok(Some(status)) = self.child.try_wait() {

@@ -9,7 +9,7 @@ use std::{
 
 use uuid::Uuid;
 
-use crate::error::AppError;
+use crate::{error::AppError, lifecycle::Live};
 
 /// Open long-lived connections, counted per user and per client address.
 pub struct Connections {
@@ -43,6 +43,8 @@ pub struct Slot {
     connections: Arc<Connections>,
     user: Option<Uuid>,
     address: Option<IpAddr>,
+    /// Counts the connection while it runs, so that a stopping server waits for its close.
+    pub(super) live: Option<Live>,
 }
 
 impl Connections {
@@ -65,6 +67,7 @@ impl Connections {
             connections: Arc::clone(self),
             user: None,
             address,
+            live: None,
         })
     }
 

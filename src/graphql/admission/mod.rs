@@ -11,7 +11,9 @@
 //!   ([`Admission::authenticate`]): a bad token is refused with its code (TOKEN_EXPIRED,
 //!   UNAUTHENTICATED, ...), never taken as anonymous;
 //! - its credentials hold for its life, not once: [`Admission::lapse`] resolves with the
-//!   error that ends it (TOKEN_EXPIRED at `exp`, TOKEN_REVOKED at a revocation).
+//!   error that ends it (TOKEN_EXPIRED at `exp`, TOKEN_REVOKED at a revocation);
+//! - it ends when the server stops ([`Admission::going_away`]), and the server waits for it to
+//!   have said so (`lifecycle`).
 //!
 //! Adding a transport means writing its wire codec and calling these; nothing to copy.
 
@@ -26,6 +28,7 @@ pub use self::connections::{Connections, Slot, TooMany};
 use crate::{
     auth::guard::{Auth, Principal, TokenCheck},
     error::{AppError, AppResult, Refusal, RequestError},
+    lifecycle::Lifecycle,
     request::DpopEvidence,
 };
 
@@ -50,11 +53,13 @@ pub struct Admission {
     permits: Arc<Semaphore>,
     timeout: Duration,
     revocation_check: Duration,
+    lifecycle: Lifecycle,
 }
 
 impl Admission {
-    pub fn new(tokens: TokenCheck, limits: &Limits) -> Self {
+    pub fn new(tokens: TokenCheck, limits: &Limits, lifecycle: Lifecycle) -> Self {
         Self {
+            lifecycle,
             tokens,
             connections: Connections::new(
                 limits.connections_per_user,
@@ -89,7 +94,15 @@ impl Admission {
     /// A place for a long-lived connection from `client`; TOO_MANY_CONNECTIONS when the
     /// address holds its share.
     pub fn connect(&self, client: Option<IpAddr>) -> AppResult<Slot> {
-        Ok(self.connections.admit_address(client)?)
+        let mut slot = self.connections.admit_address(client)?;
+        slot.live = Some(self.lifecycle.live());
+        Ok(slot)
+    }
+
+    /// Resolves when the server stops: the connection closes so that its client reconnects
+    /// to another instance (WebSocket 1001; an event stream ends without `complete`).
+    pub async fn going_away(&self) {
+        self.lifecycle.stopping().await;
     }
 
     /// The credentials a connection presents (`Bearer <token>`, `DPoP <token>` with its

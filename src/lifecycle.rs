@@ -1,0 +1,93 @@
+//! The server's life after start-up, for a deployment that replaces instances without cutting
+//! anybody off:
+//!
+//! 1. serving;
+//! 2. draining, from SIGTERM: `/readyz` answers 503 so that the load balancer stops sending new
+//!    work here, while everything still works for `SHUTDOWN_DELAY` (the balancer needs a few
+//!    probes to notice);
+//! 3. stopping: new connections are refused, requests in flight finish, WebSockets close with
+//!    1001 (going away) and event streams end without `complete`, so that their clients
+//!    reconnect, to another instance; after `SHUTDOWN_GRACE` whatever is left is cut.
+//!
+//! Long-lived connections hold a [`Live`] token for as long as they run, so that stopping can
+//! wait for their close frames to be written.
+
+use tokio_util::{
+    sync::CancellationToken,
+    task::{TaskTracker, task_tracker::TaskTrackerToken},
+};
+
+#[derive(Clone, Default)]
+pub struct Lifecycle {
+    draining: CancellationToken,
+    stopping: CancellationToken,
+    connections: TaskTracker,
+}
+
+/// One long-lived connection, counted while it runs.
+pub struct Live(#[allow(dead_code)] TaskTrackerToken);
+
+impl Lifecycle {
+    /// From now on `/readyz` answers 503.
+    pub fn drain(&self) {
+        self.draining.cancel();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled()
+    }
+
+    /// Ends every long-lived connection (and drains, if that had not begun).
+    pub fn stop(&self) {
+        self.draining.cancel();
+        self.stopping.cancel();
+        self.connections.close();
+    }
+
+    /// Resolves once [`Lifecycle::stop`] is called (at once if it was).
+    pub async fn stopping(&self) {
+        self.stopping.cancelled().await;
+    }
+
+    /// A token for a long-lived connection, held until it has closed.
+    pub fn live(&self) -> Live {
+        Live(self.connections.token())
+    }
+
+    /// Long-lived connections open now.
+    pub fn connections(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Resolves once stopping has begun and every long-lived connection has closed.
+    pub async fn closed(&self) {
+        self.stopping().await;
+        self.connections.wait().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stopping_waits_for_the_connections_it_ends() {
+        use futures_util::FutureExt;
+        let lifecycle = Lifecycle::default();
+        let live = lifecycle.live();
+        assert!(!lifecycle.is_draining());
+        assert_eq!(lifecycle.closed().now_or_never(), None, "not stopping yet");
+        lifecycle.drain();
+        assert!(lifecycle.is_draining());
+        lifecycle.stop();
+        assert_eq!(lifecycle.stopping().now_or_never(), Some(()));
+        assert_eq!(
+            lifecycle.closed().now_or_never(),
+            None,
+            "a connection is open"
+        );
+        assert_eq!(lifecycle.connections(), 1);
+        drop(live);
+        assert_eq!(lifecycle.closed().now_or_never(), Some(()));
+    }
+}
