@@ -134,3 +134,83 @@ async fn sigterm_drains_then_finishes_requests_in_flight_and_sends_sockets_elsew
     assert!(TcpStream::connect(&host).await.is_err(), "still accepting");
     assert!(server.exited(WITHIN).await.success());
 }
+
+/// An SMTP server that never finishes its greeting: a continuation line every half second, so
+/// the client's read timeout never fires and a send stays under way for as long as it is fed.
+async fn stalling_smtp() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bound");
+    let addr = listener.local_addr().expect("address");
+    let task = tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                while conn.write_all(b"220-still waking up\r\n").await.is_ok() {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            });
+        }
+    });
+    (format!("smtp://{addr}"), task)
+}
+
+/// The outbox rows of the binary's database: (claimed, sent) for each.
+async fn outbox(server: &Binary) -> Vec<(bool, bool)> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = sea_orm::Database::connect(server.database_url())
+        .await
+        .expect("the database");
+    let query = "SELECT claimed_until IS NOT NULL AS claimed, sent_at IS NOT NULL AS sent \
+                 FROM mail_outbox";
+    let statement = Statement::from_string(db.get_database_backend(), query);
+    let rows = db.query_all_raw(statement).await.expect("rows");
+    let rows = rows
+        .iter()
+        .map(|row| {
+            let flag = |name| row.try_get::<bool>("", name).expect("a flag");
+            (flag("claimed"), flag("sent"))
+        })
+        .collect();
+    db.close().await.ok();
+    rows
+}
+
+#[tokio::test]
+async fn a_stopping_server_gives_back_the_mail_it_could_not_finish_sending() {
+    let (smtp, _smtp) = stalling_smtp().await;
+    let mut server = Binary::start(&[
+        &format!("--smtp-url={smtp}"),
+        "--shutdown-delay=0s",
+        "--shutdown-grace=1s",
+    ])
+    .await;
+    let register = "mutation($input: RegisterInput!) { register(input: $input) { id } }";
+    let input = json!({ "username": "ada", "email": "ada@example.com",
+                        "password": "correct horse battery staple" });
+    let (status, _) = server
+        .post_json(&json!({ "query": register, "variables": { "input": input } }))
+        .await;
+    assert_eq!(status, 200);
+    let reset = "mutation($email: String!) { requestPasswordReset(email: $email) }";
+    let (_, answer) = server
+        .post_json(&json!({ "query": reset, "variables": { "email": "ada@example.com" } }))
+        .await;
+    assert_eq!(answer, json!({ "data": { "requestPasswordReset": true } }));
+
+    // The worker claims the reset mail and starts sending it, into a server that stalls.
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while !outbox(&server).await.contains(&(true, false)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the mail was never claimed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.terminate();
+    assert!(server.exited(WITHIN).await.success());
+
+    // Not sent, and free for another instance to send at once rather than after the claim.
+    let rows = outbox(&server).await;
+    assert!(rows.contains(&(false, false)), "{rows:?}");
+    assert!(!rows.iter().any(|&(claimed, _)| claimed), "{rows:?}");
+}

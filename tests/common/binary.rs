@@ -92,6 +92,14 @@ impl Binary {
         format!("{}{path}", self.addr)
     }
 
+    /// The database this binary uses.
+    pub fn database_url(&self) -> &str {
+        self.args
+            .iter()
+            .find_map(|arg| arg.strip_prefix("--database-url="))
+            .expect("a database")
+    }
+
     /// Sends SIGTERM, as an orchestrator does to stop an instance.
     pub fn terminate(&self) {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
