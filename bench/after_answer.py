@@ -57,7 +57,7 @@ def main():
     parser.add_argument("--follow-ups", type=int, default=4)
     args = parser.parse_args()
     big = str(10 * args.samples)
-    with client.server(args.binary, REGISTER_PER_ADDRESS=big, MAIL_REQUESTS_PER_ADDRESS=big) as (port, _):
+    with client.server(args.binary, REGISTER_PER_ADDRESS=big, MAIL_REQUESTS_PER_ADDRESS=big) as (port, _, _):
         measure(port, args.samples, args.follow_ups)
 
 

@@ -51,7 +51,7 @@ def check_me(port, token, document=None):
 def server(binary, **settings):
     """Runs `binary` on a free port with a fresh SQLite database (unless DATABASE_URL is set)
     and the environment variables `settings`; yields the port once it accepts connections, and
-    its folder (the database, the log). Stops it at the end."""
+    its folder (the database, the log) and its process. Stops it at the end."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -69,7 +69,7 @@ def server(binary, **settings):
                 break
             except OSError:
                 time.sleep(0.1)
-        yield port, work
+        yield port, work, process
     finally:
         process.terminate()
         process.wait()

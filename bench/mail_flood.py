@@ -109,7 +109,7 @@ def main():
     settings = dict(EMAIL_VERIFICATION="publish", SMTP_URL=f"smtp://127.0.0.1:{sink.port}")
     if args.unthrottled:
         settings.update(REGISTER_PER_ADDRESS="1000000", REGISTER_PER_MAILBOX="1000000")
-    with client.server(args.binary, **settings) as (port, _):
+    with client.server(args.binary, **settings) as (port, _, _):
         run(port, sink, args.seconds)
 
 

@@ -28,8 +28,73 @@ use std::{
 use argon2::Block;
 use tokio::sync::oneshot;
 
-/// A job gets the thread's work area, to resize and fill as it needs.
-type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+/// A job gets the thread's work area, to size and fill as it needs.
+type Job = Box<dyn FnOnce(&mut Area) + Send>;
+
+/// A thread's argon2 work area, in pages mapped for it alone and unmapped when it is given back.
+/// Why not a `Vec`: the allocator keeps what is freed for later (mimalloc purges a thread's
+/// freed pages only when that thread allocates again, and a hashing thread that has gone idle
+/// never does), so a freed `Vec` would not lower the process's memory at all.
+pub(crate) struct Area {
+    blocks: std::ptr::NonNull<Block>,
+    len: usize,
+}
+
+// The pages belong to the area alone; it moves between threads as a whole.
+unsafe impl Send for Area {}
+
+impl Area {
+    pub fn new() -> Self {
+        Self {
+            blocks: std::ptr::NonNull::dangling(),
+            len: 0,
+        }
+    }
+
+    /// `count` blocks, mapped anew when the area holds fewer (zeroed then; reused as the last
+    /// hash left them otherwise: argon2 writes every block before it reads it).
+    pub fn blocks(&mut self, count: usize) -> std::io::Result<&mut [Block]> {
+        if self.len < count {
+            self.release();
+            let bytes = count * std::mem::size_of::<Block>();
+            // SAFETY: a fresh private anonymous mapping, aligned to a page (beyond `Block`'s 64
+            // bytes), zero-filled (an all-zero `Block` is valid); nothing else refers to it.
+            let mapped = unsafe {
+                use rustix::mm::{MapFlags, ProtFlags, mmap_anonymous};
+                let flags = ProtFlags::READ | ProtFlags::WRITE;
+                mmap_anonymous(std::ptr::null_mut(), bytes, flags, MapFlags::PRIVATE)?
+            };
+            self.blocks = std::ptr::NonNull::new(mapped.cast()).ok_or(std::io::ErrorKind::Other)?;
+            self.len = count;
+        }
+        // SAFETY: `len >= count` blocks are mapped and borrowed through `&mut self` alone.
+        Ok(unsafe { std::slice::from_raw_parts_mut(self.blocks.as_ptr(), count) })
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.len > 0
+    }
+
+    /// Unmaps the pages: they go back to the system at once.
+    pub fn release(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        let bytes = self.len * std::mem::size_of::<Block>();
+        // SAFETY: exactly the mapping made in `blocks`, no longer borrowed (`&mut self`).
+        if let Err(error) = unsafe { rustix::mm::munmap(self.blocks.as_ptr().cast(), bytes) } {
+            tracing::warn!(%error, "could not unmap an argon2 work area");
+        }
+        self.blocks = std::ptr::NonNull::dangling();
+        self.len = 0;
+    }
+}
+
+impl Drop for Area {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
 
 /// How long a thread keeps its work area with no hash to run. Long enough that a steady trickle
 /// of logins reuses it (allocating and faulting in 19 MiB costs about as much as a hash), short
@@ -74,7 +139,7 @@ impl HashPool {
     /// the job panicked. A job whose caller stopped waiting (a cancelled request) is skipped.
     pub async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+        job: impl FnOnce(&mut Area) -> T + Send + 'static,
     ) -> Option<T> {
         let (reply, answer) = oneshot::channel();
         let span = tracing::Span::current();
@@ -90,7 +155,7 @@ impl HashPool {
 
 fn work(queue: &flume::Receiver<Job>, nice: i32, idle: Duration, areas: &AtomicUsize) {
     lower_priority(nice);
-    let mut area = Vec::new();
+    let mut area = Area::new();
     loop {
         let job = match queue.recv_timeout(idle) {
             Ok(job) => job,
@@ -103,12 +168,12 @@ fn work(queue: &flume::Receiver<Job>, nice: i32, idle: Duration, areas: &AtomicU
             }
             Err(flume::RecvTimeoutError::Disconnected) => break,
         };
-        let held = area.capacity() > 0;
+        let held = area.is_held();
         // A panic drops the job's reply (its caller gets an error), not the thread.
         if catch_unwind(AssertUnwindSafe(|| job(&mut area))).is_err() {
-            area = Vec::new();
+            area.release();
         }
-        match (held, area.capacity() > 0) {
+        match (held, area.is_held()) {
             (false, true) => areas.fetch_add(1, Ordering::Relaxed),
             (true, false) => areas.fetch_sub(1, Ordering::Relaxed),
             _ => 0,
@@ -117,10 +182,10 @@ fn work(queue: &flume::Receiver<Job>, nice: i32, idle: Duration, areas: &AtomicU
     release(&mut area, areas);
 }
 
-/// Frees `area` (mimalloc hands an allocation this large straight back to the system).
-fn release(area: &mut Vec<Block>, areas: &AtomicUsize) {
-    if area.capacity() > 0 {
-        *area = Vec::new();
+/// Gives `area` back to the system, counted.
+fn release(area: &mut Area, areas: &AtomicUsize) {
+    if area.is_held() {
+        area.release();
         areas.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -164,30 +229,31 @@ mod tests {
         let panicked = pool.run(|_| -> i32 { panic!("a job that fails") }).await;
         assert_eq!(panicked, None);
         for _ in 0..4 {
-            assert_eq!(pool.run(|area| area.len()).await, Some(0));
+            assert_eq!(pool.run(|area| area.is_held()).await, Some(false));
         }
     }
 
     #[tokio::test]
     async fn a_thread_keeps_its_work_area_between_jobs() {
         let pool = HashPool::start(1, 0, Duration::from_secs(3600)).expect("threads");
-        let first = pool.run(|area| area.resize(8, Block::default())).await;
-        assert_eq!(first, Some(()));
-        assert_eq!(pool.run(|area| area.len()).await, Some(8));
+        let first = pool.run(|area| area.blocks(8).map(|b| b[7].as_mut()[0] = 7).is_ok());
+        assert_eq!(first.await, Some(true));
+        let kept = pool.run(|area| area.blocks(8).is_ok_and(|b| b[7].as_ref()[0] == 7));
+        assert_eq!(kept.await, Some(true));
         assert_eq!(pool.areas(), 1);
     }
 
     #[tokio::test]
     async fn an_idle_thread_gives_its_work_area_back() {
         let pool = HashPool::start(2, 0, Duration::from_millis(20)).expect("threads");
-        let filled = pool.run(|area| area.resize(8, Block::default())).await;
-        assert_eq!(filled, Some(()));
+        let filled = pool.run(|area| area.blocks(8).is_ok()).await;
+        assert_eq!(filled, Some(true));
         // Each probe is a job that allocates nothing; between probes the thread idles longer
         // than `idle`, so it has given the area back by the time a probe finds none.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            if pool.run(|area| area.capacity()).await == Some(0) {
+            if pool.run(|area| area.is_held()).await == Some(false) {
                 break;
             }
             assert!(

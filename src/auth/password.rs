@@ -9,11 +9,11 @@
 use std::sync::Arc;
 
 use argon2::{
-    Algorithm, Argon2, Block, Params, Version,
+    Algorithm, Argon2, Params, Version,
     password_hash::phc::{Output, ParamsString, PasswordHash, Salt},
 };
 
-use super::hash_pool::HashPool;
+use super::hash_pool::{Area, HashPool};
 use crate::error::{AppError, AppResult};
 
 /// The outcome of checking a password.
@@ -203,7 +203,7 @@ impl PasswordHasher {
 
     async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&Inner, &mut Vec<Block>) -> AppResult<T> + Send + 'static,
+        job: impl FnOnce(&Inner, &mut Area) -> AppResult<T> + Send + 'static,
     ) -> AppResult<T> {
         self.gate.pass().await;
         let inner = Arc::clone(&self.inner);
@@ -215,7 +215,7 @@ impl PasswordHasher {
 }
 
 impl Inner {
-    fn hash(&self, password: &[u8], area: &mut Vec<Block>) -> AppResult<String> {
+    fn hash(&self, password: &[u8], area: &mut Area) -> AppResult<String> {
         let salt = Salt::generate();
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
         let output = compute(&argon, password, &salt, area)?;
@@ -245,7 +245,7 @@ impl Inner {
     }
 
     /// Constant-time comparison of the stored output with a fresh computation.
-    fn check(&self, password: &[u8], stored: &str, area: &mut Vec<Block>) -> AppResult<bool> {
+    fn check(&self, password: &[u8], stored: &str, area: &mut Area) -> AppResult<bool> {
         let phc = PasswordHash::new(stored).map_err(AppError::internal)?;
         let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
             return Err(AppError::internal(
@@ -284,20 +284,17 @@ impl Inner {
 }
 
 /// Runs argon2 in the hashing thread's work area, grown to the parameters' size.
-fn compute(
-    argon: &Argon2<'_>,
-    password: &[u8],
-    salt: &[u8],
-    area: &mut Vec<Block>,
-) -> AppResult<Output> {
-    area.resize(argon.params().block_count(), Block::default());
+fn compute(argon: &Argon2<'_>, password: &[u8], salt: &[u8], area: &mut Area) -> AppResult<Output> {
+    let blocks = area
+        .blocks(argon.params().block_count())
+        .map_err(|e| AppError::internal(format!("mapping an argon2 work area: {e}")))?;
     let out_len = argon
         .params()
         .output_len()
         .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
     let mut out = vec![0u8; out_len];
     argon
-        .hash_password_into_with_memory(password, salt, &mut out, &mut area[..])
+        .hash_password_into_with_memory(password, salt, &mut out, blocks)
         .map_err(AppError::internal)?;
     Output::new(&out).map_err(AppError::internal)
 }
@@ -334,7 +331,7 @@ mod tests {
         assert!(dummy.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{dummy}");
         assert!(!h.inner.is_outdated(dummy));
         for password in ["", "smilecook dummy password", "x"] {
-            let checked = h.inner.check(password.as_bytes(), dummy, &mut Vec::new());
+            let checked = h.inner.check(password.as_bytes(), dummy, &mut Area::new());
             assert!(!checked.expect("checks"));
         }
         assert_ne!(

@@ -1,5 +1,6 @@
 //! What the bundled SQLite library is told directly, through `libsqlite3-sys` (the same
-//! library sqlx links): the only `unsafe` code in the crate. bench/NOTES.md measures each.
+//! library sqlx links): with the argon2 work areas (`auth::hash_pool::Area`), the only `unsafe`
+//! code in the crate. bench/NOTES.md measures each.
 
 use std::{
     ffi::{c_int, c_void},
