@@ -46,6 +46,8 @@ pub struct Auth {
     header: Option<String>,
     dpop: Option<DpopEvidence>,
     verified: OnceCell<Result<Option<Principal>, AppError>>,
+    /// Where the caller's user id is recorded once known (the request's GraphQL span).
+    span: tracing::Span,
 }
 
 impl Auth {
@@ -55,13 +57,29 @@ impl Auth {
             header,
             dpop,
             verified: OnceCell::new(),
+            span: tracing::Span::none(),
         }
+    }
+
+    /// Records the caller's id in `span`'s `user_id` field when the token is verified, so that
+    /// what is logged and traced afterwards names the user (never the token).
+    pub fn recorded_in(mut self, span: tracing::Span) -> Self {
+        self.span = span;
+        self
     }
 
     /// The caller if a valid token was presented, `None` without one, an error for a bad one.
     pub async fn principal(&self, check: &TokenCheck) -> Result<Option<&Principal>, &AppError> {
+        let verify = async {
+            let verified = verify_header(check, self.header.as_deref(), self.dpop.as_ref()).await;
+            if let Ok(Some(principal)) = &verified {
+                let user_id = tracing::field::display(principal.user_id);
+                self.span.record("user_id", user_id);
+            }
+            verified
+        };
         self.verified
-            .get_or_init(|| verify_header(check, self.header.as_deref(), self.dpop.as_ref()))
+            .get_or_init(|| verify)
             .await
             .as_ref()
             .map(Option::as_ref)

@@ -16,6 +16,7 @@ use async_graphql::{
     parser::types::{ExecutableDocument, OperationType},
 };
 use futures_util::{StreamExt, stream::BoxStream};
+use tracing::{Instrument, Span, field::Empty};
 
 use super::{
     admission::Admission,
@@ -49,6 +50,9 @@ pub struct Pipeline {
 pub struct Prepared {
     request: Request,
     checked: ServerResult<(ExecutableDocument, Option<Arc<Cached>>)>,
+    /// The request's GraphQL span: the operation's name and type, and the caller's user id once
+    /// known (never a variable or the document).
+    span: Span,
 }
 
 /// What running a request gave.
@@ -100,8 +104,25 @@ impl Prepared {
 impl Pipeline {
     /// Parses and checks `request` (once; [`Self::run_prepared`] uses the result).
     pub fn prepare(&self, request: Request) -> Prepared {
-        let checked = self.limits.prepare(&request.query, &request.variables);
-        Prepared { request, checked }
+        let span = tracing::info_span!(
+            "graphql",
+            operation = Empty,
+            operation_type = Empty,
+            user_id = Empty
+        );
+        let checked = tracing::info_span!(parent: &span, "graphql.parse")
+            .in_scope(|| self.limits.prepare(&request.query, &request.variables));
+        if let Some((name, ty)) = operation(&request, &checked) {
+            if let Some(name) = name {
+                span.record("operation", name);
+            }
+            span.record("operation_type", ty.to_string());
+        }
+        Prepared {
+            request,
+            checked,
+            span,
+        }
     }
 
     pub async fn run(&self, request: Request, context: &RequestContext) -> Outcome {
@@ -110,9 +131,11 @@ impl Pipeline {
 
     /// Runs a query or a mutation under admission (the concurrency and time limits).
     pub async fn run_prepared(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
+        let span = prepared.span.clone();
         let admitted = self
             .admission
             .run(self.run_checked(prepared, context))
+            .instrument(span)
             .await;
         admitted.unwrap_or_else(Outcome::refused)
     }
@@ -153,12 +176,15 @@ impl Pipeline {
                 let prepared = Prepared {
                     request: prepared.request,
                     checked,
+                    span: prepared.span,
                 };
                 let (pipeline, context) = (self.clone(), context.clone());
                 let outcome = async move { pipeline.run_prepared(prepared, &context).await };
                 return futures_util::stream::once(outcome).boxed();
             }
         };
+        // The subscription's set-up runs in its span (its events run later, outside it).
+        let _span = prepared.span.enter();
         let mut explain = Some((
             self.schemas.explainer.clone(),
             self.attach(replay(&prepared.request), context),
@@ -230,10 +256,10 @@ impl Pipeline {
     /// The request's own context: its auth (checked on first use), loaders and address.
     fn attach(&self, request: Request, context: &RequestContext) -> Request {
         let request = request
-            .data(Auth::new(
-                context.authorization.clone(),
-                context.dpop.clone(),
-            ))
+            .data(
+                Auth::new(context.authorization.clone(), context.dpop.clone())
+                    .recorded_in(Span::current()),
+            )
             .data(RequestLoader::new(self.db.clone()));
         let request = match &context.dpop {
             Some(DpopEvidence::Proof(proof)) => request.data(proof.clone()),
@@ -248,6 +274,26 @@ impl Pipeline {
             None => request,
         }
     }
+}
+
+/// The name (if it has one) and type of the operation a checked request runs: only a name the
+/// document declares, so that the log never carries an arbitrary string from the client.
+fn operation<'a>(
+    request: &'a Request,
+    checked: &'a ServerResult<(ExecutableDocument, Option<Arc<Cached>>)>,
+) -> Option<(Option<&'a str>, OperationType)> {
+    let (document, _) = checked.as_ref().ok()?;
+    let wanted = request.operation_name.as_deref();
+    let mut matching = document
+        .operations
+        .iter()
+        .filter(|(name, _)| wanted.is_none() || name.map(|n| n.as_str()) == wanted);
+    let (name, op) = matching.next()?;
+    // Several operations and no name chosen: the request is refused, nothing to record.
+    if matching.next().is_some() {
+        return None;
+    }
+    Some((name.map(|n| n.as_str()), op.node.ty))
 }
 
 /// Whether a response comes from execution: execution produces data or errors with a path; a
