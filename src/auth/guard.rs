@@ -46,8 +46,8 @@ pub struct Auth {
     header: Option<String>,
     dpop: Option<DpopEvidence>,
     verified: OnceCell<Result<Option<Principal>, AppError>>,
-    /// Where the caller's user id is recorded once known (the request's GraphQL span).
-    span: tracing::Span,
+    /// Where the caller's user id is recorded once known (the request's spans).
+    spans: Vec<tracing::Span>,
 }
 
 impl Auth {
@@ -57,14 +57,14 @@ impl Auth {
             header,
             dpop,
             verified: OnceCell::new(),
-            span: tracing::Span::none(),
+            spans: Vec::new(),
         }
     }
 
-    /// Records the caller's id in `span`'s `user_id` field when the token is verified, so that
-    /// what is logged and traced afterwards names the user (never the token).
-    pub fn recorded_in(mut self, span: tracing::Span) -> Self {
-        self.span = span;
+    /// Records the caller's id in the `user_id` field of `spans` when the token is verified, so
+    /// that what is logged and traced afterwards names the user (never the token).
+    pub fn recorded_in(mut self, spans: impl IntoIterator<Item = tracing::Span>) -> Self {
+        self.spans = spans.into_iter().collect();
         self
     }
 
@@ -73,8 +73,9 @@ impl Auth {
         let verify = async {
             let verified = verify_header(check, self.header.as_deref(), self.dpop.as_ref()).await;
             if let Ok(Some(principal)) = &verified {
-                let user_id = tracing::field::display(principal.user_id);
-                self.span.record("user_id", user_id);
+                for span in &self.spans {
+                    span.record("user_id", tracing::field::display(principal.user_id));
+                }
             }
             verified
         };

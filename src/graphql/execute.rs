@@ -50,9 +50,24 @@ pub struct Pipeline {
 pub struct Prepared {
     request: Request,
     checked: ServerResult<(ExecutableDocument, Option<Arc<Cached>>)>,
-    /// The request's GraphQL span: the operation's name and type, and the caller's user id once
-    /// known (never a variable or the document).
-    span: Span,
+    /// Where the operation's name and type, and the caller's user id once known, are recorded
+    /// (never a variable or the document).
+    spans: Spans,
+}
+
+/// The request's GraphQL span, and the transport's span it runs in (the HTTP request's, whose
+/// closing log line then names the operation and the user).
+#[derive(Clone)]
+struct Spans {
+    graphql: Span,
+    outer: Span,
+}
+
+impl Spans {
+    fn record(&self, field: &str, value: &dyn tracing::Value) {
+        self.graphql.record(field, value);
+        self.outer.record(field, value);
+    }
 }
 
 /// What running a request gave.
@@ -104,24 +119,28 @@ impl Prepared {
 impl Pipeline {
     /// Parses and checks `request` (once; [`Self::run_prepared`] uses the result).
     pub fn prepare(&self, request: Request) -> Prepared {
-        let span = tracing::info_span!(
+        let graphql = tracing::info_span!(
             "graphql",
             operation = Empty,
             operation_type = Empty,
             user_id = Empty
         );
-        let checked = tracing::info_span!(parent: &span, "graphql.parse")
+        let checked = tracing::info_span!(parent: &graphql, "graphql.parse")
             .in_scope(|| self.limits.prepare(&request.query, &request.variables));
+        let spans = Spans {
+            graphql,
+            outer: Span::current(),
+        };
         if let Some((name, ty)) = operation(&request, &checked) {
             if let Some(name) = name {
-                span.record("operation", name);
+                spans.record("operation", &name);
             }
-            span.record("operation_type", ty.to_string());
+            spans.record("operation_type", &tracing::field::display(ty));
         }
         Prepared {
             request,
             checked,
-            span,
+            spans,
         }
     }
 
@@ -131,7 +150,7 @@ impl Pipeline {
 
     /// Runs a query or a mutation under admission (the concurrency and time limits).
     pub async fn run_prepared(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
-        let span = prepared.span.clone();
+        let span = prepared.spans.graphql.clone();
         let admitted = self
             .admission
             .run(self.run_checked(prepared, context))
@@ -143,7 +162,7 @@ impl Pipeline {
     async fn run_checked(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
         let response = match prepared.checked {
             Ok((document, cached)) => {
-                self.execute(prepared.request, document, cached, context)
+                self.execute(prepared.request, document, cached, context, &prepared.spans)
                     .await
             }
             Err(error) => Response::from_errors(vec![error]),
@@ -176,7 +195,7 @@ impl Pipeline {
                 let prepared = Prepared {
                     request: prepared.request,
                     checked,
-                    span: prepared.span,
+                    spans: prepared.spans,
                 };
                 let (pipeline, context) = (self.clone(), context.clone());
                 let outcome = async move { pipeline.run_prepared(prepared, &context).await };
@@ -184,17 +203,17 @@ impl Pipeline {
             }
         };
         // The subscription's set-up runs in its span (its events run later, outside it).
-        let _span = prepared.span.enter();
+        let _span = prepared.spans.graphql.enter();
         let mut explain = Some((
             self.schemas.explainer.clone(),
-            self.attach(replay(&prepared.request), context),
+            self.attach(replay(&prepared.request), context, &prepared.spans),
         ));
         let mut request = prepared.request;
         request.set_parsed_query(document);
-        let responses = self
-            .schemas
-            .executor
-            .execute_stream(self.attach(request, context));
+        let responses =
+            self.schemas
+                .executor
+                .execute_stream(self.attach(request, context, &prepared.spans));
         responses
             .then(move |response| {
                 let explain = explain.take();
@@ -227,6 +246,7 @@ impl Pipeline {
         document: ExecutableDocument,
         cached: Option<Arc<Cached>>,
         context: &RequestContext,
+        spans: &Spans,
     ) -> Response {
         let retry = replay(&request);
         let key = validation_key(request.operation_name.as_deref(), &request.variables);
@@ -238,10 +258,10 @@ impl Pipeline {
             true => &self.schemas.revalidator,
             false => &self.schemas.executor,
         };
-        let response = schema.execute(self.attach(request, context)).await;
+        let response = schema.execute(self.attach(request, context, spans)).await;
         if !executed(&response) {
             return (self.schemas.explainer)
-                .execute(self.attach(retry, context))
+                .execute(self.attach(retry, context, spans))
                 .await;
         }
         // It executed, so it passed validation with this operation and these variables.
@@ -254,11 +274,11 @@ impl Pipeline {
     }
 
     /// The request's own context: its auth (checked on first use), loaders and address.
-    fn attach(&self, request: Request, context: &RequestContext) -> Request {
+    fn attach(&self, request: Request, context: &RequestContext, spans: &Spans) -> Request {
         let request = request
             .data(
                 Auth::new(context.authorization.clone(), context.dpop.clone())
-                    .recorded_in(Span::current()),
+                    .recorded_in([spans.graphql.clone(), spans.outer.clone()]),
             )
             .data(RequestLoader::new(self.db.clone()));
         let request = match &context.dpop {

@@ -32,6 +32,10 @@ pub fn request_span(request: &Request<Body>) -> tracing::Span {
         request_id,
         trace_id = tracing::field::Empty,
         status = tracing::field::Empty,
+        // Recorded by the GraphQL pipeline (`graphql::execute`) when known.
+        operation = tracing::field::Empty,
+        operation_type = tracing::field::Empty,
+        user_id = tracing::field::Empty,
     );
     telemetry::continue_trace(&span, request.headers());
     // At debug level only, and with `Authorization` and `Cookie` marked sensitive first (they
