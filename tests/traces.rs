@@ -1,7 +1,8 @@
 //! OpenTelemetry traces over OTLP (HTTP/protobuf) from the real binary to a receiver started
 //! here, which decodes what it gets: a request continues the caller's `traceparent`, has
 //! spans for parsing, validation, execution, a statement and the password hash, and no span
-//! carries a variable's value; the parent-based sampler follows the caller's decision.
+//! carries a variable's value; the parent-based sampler follows the caller's decision; the
+//! spans still queued when the server is stopped are sent before it exits.
 
 mod common;
 
@@ -198,4 +199,37 @@ async fn a_login_is_traced_under_the_callers_trace_without_any_variable() {
     ] {
         assert!(!everything.contains(value), "the {what} was exported");
     }
+}
+
+#[tokio::test]
+async fn spans_still_queued_are_exported_when_the_server_stops() {
+    let (endpoint, received) = receiver().await;
+    let mut server = Binary::start_with_env(
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            // Far beyond the test: only the flush at shutdown can send the spans.
+            ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+        ],
+    )
+    .await;
+    let trace_id = random_hex(16);
+    let traceparent = format!("00-{trace_id}-{}-01", random_hex(8));
+    let response = server
+        .client
+        .get(server.url("/health"))
+        .header("traceparent", traceparent)
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), 200);
+
+    let status = server.terminate(SOON).await;
+
+    assert!(status.success(), "{status}");
+    let spans = trace(&received, &trace_id, &["GET /health"]).await;
+    assert!(
+        spans.iter().any(|s| s.name == "GET /health"),
+        "the request's span was not flushed at shutdown"
+    );
 }
