@@ -232,4 +232,14 @@ async fn spans_still_queued_are_exported_when_the_server_stops() {
         spans.iter().any(|s| s.name == "GET /health"),
         "the request's span was not flushed at shutdown"
     );
+    // Start-up's statements (migrations, keys) and the background polls are in no trace.
+    let orphans: Vec<String> = all_spans(&received)
+        .into_iter()
+        .filter(|s| s.name.starts_with("sea_orm.") && s.parent_span_id.is_empty())
+        .map(|s| s.name)
+        .collect();
+    assert!(
+        orphans.is_empty(),
+        "statements exported as traces of their own: {orphans:?}"
+    );
 }

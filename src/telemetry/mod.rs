@@ -19,7 +19,7 @@ use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::Sd
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
     EnvFilter, Layer, Registry,
-    filter::{FilterExt, filter_fn},
+    filter::{FilterExt, dynamic_filter_fn, filter_fn},
     layer::SubscriberExt,
     util::SubscriberInitExt,
 };
@@ -80,9 +80,15 @@ pub fn init(format: LogFormat, traces: bool) -> Result<Telemetry, TelemetryError
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![log_layer(format)];
     if let Some(provider) = &provider {
         let tracer = provider.tracer("smilecook");
+        // A statement outside any span (migrations, the key refresh every second, the mail
+        // outbox's polls) would be a trace of its own: noise, not something anyone follows.
+        let in_context = dynamic_filter_fn(|meta, cx| {
+            !(meta.is_span() && meta.target().starts_with("sea_orm"))
+                || cx.lookup_current().is_some()
+        });
         let otel = tracing_opentelemetry::layer()
             .with_tracer(tracer)
-            .with_filter(EnvFilter::new(TRACE_FILTER));
+            .with_filter(EnvFilter::new(TRACE_FILTER).and(in_context));
         layers.push(otel.boxed());
         TRACES.store(true, Ordering::Relaxed);
     }
