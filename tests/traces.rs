@@ -202,7 +202,7 @@ async fn a_login_is_traced_under_the_callers_trace_without_any_variable() {
 }
 
 #[tokio::test]
-async fn spans_still_queued_are_exported_when_the_server_stops() {
+async fn spans_still_queued_and_the_mails_span_are_exported_when_the_server_stops() {
     let (endpoint, received) = receiver().await;
     let mut server = Binary::start_with_env(
         &[],
@@ -223,6 +223,23 @@ async fn spans_still_queued_are_exported_when_the_server_stops() {
         .await
         .expect("the server answers");
     assert_eq!(response.status(), 200);
+    // Registering asks for a mail, which the worker writes into the mail folder.
+    let input = json!({ "username": USERNAME, "email": EMAIL, "password": PASSWORD });
+    let registered = server
+        .op(AUTH, "Register", json!({ "input": input }), None)
+        .await;
+    assert!(
+        registered["data"]["register"]["id"].is_string(),
+        "{registered}"
+    );
+    let mail_dir = std::path::PathBuf::from(server.arg("mail-dir").expect("a mail folder"));
+    let deadline = tokio::time::Instant::now() + SOON;
+    let written =
+        |dir: &std::path::Path| std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+    while !written(&mail_dir) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(written(&mail_dir), "no mail was written");
 
     let status = server.terminate(SOON).await;
 

@@ -25,7 +25,7 @@ pub fn request_span(request: &Request<Body>) -> tracing::Span {
         .unwrap_or_default();
     let span = tracing::info_span!(
         "request",
-        otel.name = %format_args!("{method} {path}"),
+        otel.name = tracing::field::Empty,
         otel.kind = "server",
         method = %method,
         path,
@@ -37,7 +37,14 @@ pub fn request_span(request: &Request<Body>) -> tracing::Span {
         operation_type = tracing::field::Empty,
         user_id = tracing::field::Empty,
     );
-    telemetry::continue_trace(&span, request.headers());
+    if telemetry::traces_enabled() {
+        // The span's name in a trace; formatted only for traces.
+        span.record(
+            "otel.name",
+            tracing::field::display(format_args!("{method} {path}")),
+        );
+        telemetry::continue_trace(&span, request.headers());
+    }
     // At debug level only, and with `Authorization` and `Cookie` marked sensitive first (they
     // print as "Sensitive"): the headers would swell every line if they were span fields.
     span.in_scope(|| tracing::debug!(headers = ?request.headers(), "request headers"));

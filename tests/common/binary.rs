@@ -64,6 +64,14 @@ impl Binary {
         }
     }
 
+    /// The value of the `--NAME=` argument the binary was started with, if any.
+    pub fn arg(&self, name: &str) -> Option<String> {
+        let prefix = format!("--{name}=");
+        self.args
+            .iter()
+            .find_map(|arg| arg.strip_prefix(&prefix).map(str::to_owned))
+    }
+
     /// The lines written to standard output so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
