@@ -3,9 +3,11 @@
 //! Parsing has its span in the pipeline, which parses before async-graphql sees the document.
 //!
 //! Only names are recorded: never the document, an argument or a variable. (async-graphql's
-//! own `Tracing` extension records the document with its variables inlined, passwords
-//! included.) The schema gets this extension only while traces are exported: an extension
-//! costs every field of every request a detour (`schema.rs`).
+//! own `Tracing` extension records the document with the variables' values inlined, hiding
+//! only arguments marked `#[graphql(secret)]`: passwords, tokens and addresses would be one
+//! forgotten attribute away from every trace.) The schema gets this extension only while
+//! traces are exported: an extension costs every field of every request a detour
+//! (`schema.rs`).
 
 use std::sync::Arc;
 

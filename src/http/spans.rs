@@ -13,6 +13,9 @@ use crate::telemetry;
 /// out of the log rather than let a client fill it.
 const MAX_REQUEST_ID: usize = 128;
 
+/// The longest path a span is named after.
+const MAX_NAMED_PATH: usize = 64;
+
 /// The request's span, a child of the caller's `traceparent` when traces are on.
 pub fn request_span(request: &Request<Body>) -> tracing::Span {
     let method = request.method();
@@ -38,10 +41,16 @@ pub fn request_span(request: &Request<Body>) -> tracing::Span {
         user_id = tracing::field::Empty,
     );
     if telemetry::traces_enabled() {
-        // The span's name in a trace; formatted only for traces.
+        // The span's name in a trace, formatted only for traces; a long path (no route of ours
+        // is) would make a name per request for a trace store to index.
+        let route = if path.len() <= MAX_NAMED_PATH {
+            path
+        } else {
+            "..."
+        };
         span.record(
             "otel.name",
-            tracing::field::display(format_args!("{method} {path}")),
+            tracing::field::display(format_args!("{method} {route}")),
         );
         telemetry::continue_trace(&span, request.headers());
     }
