@@ -125,8 +125,12 @@ impl Pipeline {
             operation_type = Empty,
             user_id = Empty
         );
-        let checked = tracing::info_span!(parent: &graphql, "graphql.parse")
-            .in_scope(|| self.limits.prepare(&request.query, &request.variables));
+        let check = || self.limits.prepare(&request.query, &request.variables);
+        // A span of its own only for traces: the log has nothing to say of parsing.
+        let checked = match crate::telemetry::traces_enabled() {
+            true => tracing::info_span!(parent: &graphql, "graphql.parse").in_scope(check),
+            false => check(),
+        };
         let spans = Spans {
             graphql,
             outer: Span::current(),
