@@ -47,6 +47,8 @@ pub enum TelemetryError {
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
     #[error("OTEL_EXPORTER_OTLP_PROTOCOL={0}: only http/protobuf is supported")]
     Protocol(String),
+    #[error("{0}: only http:// endpoints (no TLS is built in: send to a collector nearby)")]
+    Tls(String),
     #[error("cannot install the log subscriber: {0}")]
     Install(#[from] tracing_subscriber::util::TryInitError),
 }
@@ -134,6 +136,19 @@ fn tracer_provider() -> Result<SdkTracerProvider, TelemetryError> {
         if let Ok(protocol) = std::env::var(name) {
             if protocol.trim() != "http/protobuf" {
                 return Err(TelemetryError::Protocol(protocol));
+            }
+            break;
+        }
+    }
+    // The exporter's HTTP client has no TLS (it would bring a second TLS stack to build): an
+    // https endpoint would fail at every export, silently, so it fails here, loudly.
+    for name in [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ] {
+        if let Ok(endpoint) = std::env::var(name) {
+            if endpoint.trim().to_ascii_lowercase().starts_with("https:") {
+                return Err(TelemetryError::Tls(name.into()));
             }
             break;
         }
