@@ -23,6 +23,15 @@ pub enum AppEnv {
     Production,
 }
 
+/// How the server writes its log (`LOG_FORMAT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people: level, the spans' fields, the message.
+    Text,
+    /// One JSON object a line, for log collectors (README, "Logs and traces").
+    Json,
+}
+
 #[derive(Clone, Args)]
 pub struct Config {
     /// Address to listen on.
@@ -133,6 +142,11 @@ pub struct Config {
     /// `development` (GraphiQL, introspection, generated secret) or `production`.
     #[arg(long, env = "APP_ENV", value_enum, default_value = "development")]
     pub app_env: AppEnv,
+
+    /// Log format of `serve`: `text` (for people) or `json` (one object a line, with the
+    /// request id, trace id, operation name and user id). Filtered by `RUST_LOG`.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
 
     /// argon2id memory cost in KiB for new hashes (OWASP: 19456). Lower only for tests.
     #[arg(long, env = "ARGON2_MEMORY_KIB", default_value_t = 19456)]
@@ -444,6 +458,7 @@ impl fmt::Debug for Config {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("session_idle_timeout", &self.session_idle_timeout)
             .field("app_env", &self.app_env)
+            .field("log_format", &self.log_format)
             .finish_non_exhaustive()
     }
 }

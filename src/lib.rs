@@ -31,6 +31,8 @@
 //! - [`state`]: [`state::AppState`], shared by every request.
 //! - [`error`]: the one error enum and its mapping to `extensions.code`, and the refusals of
 //!   whole requests: every code a client meets.
+//! - [`telemetry`]: the log (text or JSON lines) and OpenTelemetry traces over OTLP, off unless
+//!   configured; continuing a caller's `traceparent`.
 //! - [`time`]: the clock that tokens and sessions expire by. [`tasks`]: background tasks.
 //!   [`lifecycle`]: serving, draining, stopping (graceful shutdown).
 //! - [`seed`]: demo data for `smilecook seed`.
@@ -60,5 +62,6 @@ pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod tasks;
+pub mod telemetry;
 pub mod time;
 pub mod validate;

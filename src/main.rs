@@ -4,8 +4,11 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use smilecook::{config::Config, graphql::schema, seed, startup};
-use tracing_subscriber::EnvFilter;
+use smilecook::{
+    config::{Config, LogFormat},
+    graphql::schema,
+    seed, startup, telemetry,
+};
 
 /// mimalloc rather than glibc's allocator: a GraphQL request makes hundreds of small, short-lived
 /// allocations across threads, and with mimalloc the server spends markedly less CPU on each
@@ -100,13 +103,20 @@ struct DatabaseArgs {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
-        )
-        .init();
     let command = cli.command.unwrap_or(Command::Serve(Box::new(cli.config)));
+    // Only the server honours LOG_FORMAT and exports traces; the other commands talk to a
+    // person at a terminal.
+    let (format, traces) = match &command {
+        Command::Serve(config) => (config.log_format, true),
+        _ => (LogFormat::Text, false),
+    };
+    let telemetry = match telemetry::init(format, traces) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match command {
         Command::ExportSchema => {
             print!("{}", schema::sdl());
@@ -121,6 +131,7 @@ async fn main() -> ExitCode {
         Command::Keys(args) => commands::keys(&args.config, args.action).await,
         Command::Clients(args) => commands::clients(&args.database.database_url, args.action).await,
     };
+    telemetry.shutdown().await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -79,6 +79,13 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "config",
         &["graphql", "http", "startup", "auth", "db", "state"],
     ),
+    // Logs and traces know the configuration's log format and nothing of what they observe.
+    (
+        "telemetry",
+        &[
+            "graphql", "http", "startup", "auth", "db", "state", "accounts", "recipes", "mail",
+        ],
+    ),
 ];
 
 fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {

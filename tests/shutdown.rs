@@ -81,7 +81,7 @@ async fn sigterm_drains_then_finishes_requests_in_flight_and_sends_sockets_elsew
         .await
         .expect("half a request written");
 
-    server.terminate();
+    server.sigterm();
 
     // Draining: the balancer is told to go elsewhere, and everything still works meanwhile.
     let deadline = tokio::time::Instant::now() + WITHIN;
@@ -206,8 +206,7 @@ async fn a_stopping_server_gives_back_the_mail_it_could_not_finish_sending() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    server.terminate();
-    assert!(server.exited(WITHIN).await.success());
+    assert!(server.terminate(WITHIN).await.success());
 
     // Not sent, and free for another instance to send at once rather than after the claim.
     let rows = outbox(&server).await;

@@ -46,6 +46,8 @@ pub struct Auth {
     header: Option<String>,
     dpop: Option<DpopEvidence>,
     verified: OnceCell<Result<Option<Principal>, AppError>>,
+    /// Where the caller's user id is recorded once known (the request's spans).
+    spans: Vec<tracing::Span>,
 }
 
 impl Auth {
@@ -55,13 +57,30 @@ impl Auth {
             header,
             dpop,
             verified: OnceCell::new(),
+            spans: Vec::new(),
         }
+    }
+
+    /// Records the caller's id in the `user_id` field of `spans` when the token is verified, so
+    /// that what is logged and traced afterwards names the user (never the token).
+    pub fn recorded_in(mut self, spans: impl IntoIterator<Item = tracing::Span>) -> Self {
+        self.spans = spans.into_iter().collect();
+        self
     }
 
     /// The caller if a valid token was presented, `None` without one, an error for a bad one.
     pub async fn principal(&self, check: &TokenCheck) -> Result<Option<&Principal>, &AppError> {
+        let verify = async {
+            let verified = verify_header(check, self.header.as_deref(), self.dpop.as_ref()).await;
+            if let Ok(Some(principal)) = &verified {
+                for span in &self.spans {
+                    span.record("user_id", tracing::field::display(principal.user_id));
+                }
+            }
+            verified
+        };
         self.verified
-            .get_or_init(|| verify_header(check, self.header.as_deref(), self.dpop.as_ref()))
+            .get_or_init(|| verify)
             .await
             .as_ref()
             .map(Option::as_ref)

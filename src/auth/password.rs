@@ -13,6 +13,8 @@ use argon2::{
     password_hash::phc::{Output, ParamsString, PasswordHash, Salt},
 };
 
+use tracing::Instrument;
+
 use super::hash_pool::{Area, HashPool};
 use crate::error::{AppError, AppResult};
 
@@ -179,6 +181,7 @@ impl PasswordHasher {
 
     pub async fn hash(&self, password: String) -> AppResult<String> {
         self.run(move |inner, area| inner.hash(password.as_bytes(), area))
+            .instrument(tracing::info_span!("password.hash"))
             .await
     }
 
@@ -198,6 +201,7 @@ impl PasswordHasher {
             };
             Ok(Verified::Yes { rehash })
         })
+        .instrument(tracing::info_span!("password.verify"))
         .await
     }
 

@@ -16,6 +16,7 @@ use async_graphql::{
     parser::types::{ExecutableDocument, OperationType},
 };
 use futures_util::{StreamExt, stream::BoxStream};
+use tracing::{Instrument, Span, field::Empty};
 
 use super::{
     admission::Admission,
@@ -49,6 +50,24 @@ pub struct Pipeline {
 pub struct Prepared {
     request: Request,
     checked: ServerResult<(ExecutableDocument, Option<Arc<Cached>>)>,
+    /// Where the operation's name and type, and the caller's user id once known, are recorded
+    /// (never a variable or the document).
+    spans: Spans,
+}
+
+/// The request's GraphQL span, and the transport's span it runs in (the HTTP request's, whose
+/// closing log line then names the operation and the user).
+#[derive(Clone)]
+struct Spans {
+    graphql: Span,
+    outer: Span,
+}
+
+impl Spans {
+    fn record(&self, field: &str, value: &dyn tracing::Value) {
+        self.graphql.record(field, value);
+        self.outer.record(field, value);
+    }
 }
 
 /// What running a request gave.
@@ -100,8 +119,33 @@ impl Prepared {
 impl Pipeline {
     /// Parses and checks `request` (once; [`Self::run_prepared`] uses the result).
     pub fn prepare(&self, request: Request) -> Prepared {
-        let checked = self.limits.prepare(&request.query, &request.variables);
-        Prepared { request, checked }
+        let graphql = tracing::info_span!(
+            "graphql",
+            operation = Empty,
+            operation_type = Empty,
+            user_id = Empty
+        );
+        let check = || self.limits.prepare(&request.query, &request.variables);
+        // A span of its own only for traces: the log has nothing to say of parsing.
+        let checked = match crate::telemetry::traces_enabled() {
+            true => tracing::info_span!(parent: &graphql, "graphql.parse").in_scope(check),
+            false => check(),
+        };
+        let spans = Spans {
+            graphql,
+            outer: Span::current(),
+        };
+        if let Some((name, ty)) = operation(&request, &checked) {
+            if let Some(name) = name {
+                spans.record("operation", &name);
+            }
+            spans.record("operation_type", &tracing::field::display(ty));
+        }
+        Prepared {
+            request,
+            checked,
+            spans,
+        }
     }
 
     pub async fn run(&self, request: Request, context: &RequestContext) -> Outcome {
@@ -110,9 +154,11 @@ impl Pipeline {
 
     /// Runs a query or a mutation under admission (the concurrency and time limits).
     pub async fn run_prepared(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
+        let span = prepared.spans.graphql.clone();
         let admitted = self
             .admission
             .run(self.run_checked(prepared, context))
+            .instrument(span)
             .await;
         admitted.unwrap_or_else(Outcome::refused)
     }
@@ -120,7 +166,7 @@ impl Pipeline {
     async fn run_checked(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
         let response = match prepared.checked {
             Ok((document, cached)) => {
-                self.execute(prepared.request, document, cached, context)
+                self.execute(prepared.request, document, cached, context, &prepared.spans)
                     .await
             }
             Err(error) => Response::from_errors(vec![error]),
@@ -153,22 +199,25 @@ impl Pipeline {
                 let prepared = Prepared {
                     request: prepared.request,
                     checked,
+                    spans: prepared.spans,
                 };
                 let (pipeline, context) = (self.clone(), context.clone());
                 let outcome = async move { pipeline.run_prepared(prepared, &context).await };
                 return futures_util::stream::once(outcome).boxed();
             }
         };
+        // The subscription's set-up runs in its span (its events run later, outside it).
+        let _span = prepared.spans.graphql.enter();
         let mut explain = Some((
             self.schemas.explainer.clone(),
-            self.attach(replay(&prepared.request), context),
+            self.attach(replay(&prepared.request), context, &prepared.spans),
         ));
         let mut request = prepared.request;
         request.set_parsed_query(document);
-        let responses = self
-            .schemas
-            .executor
-            .execute_stream(self.attach(request, context));
+        let responses =
+            self.schemas
+                .executor
+                .execute_stream(self.attach(request, context, &prepared.spans));
         responses
             .then(move |response| {
                 let explain = explain.take();
@@ -201,6 +250,7 @@ impl Pipeline {
         document: ExecutableDocument,
         cached: Option<Arc<Cached>>,
         context: &RequestContext,
+        spans: &Spans,
     ) -> Response {
         let retry = replay(&request);
         let key = validation_key(request.operation_name.as_deref(), &request.variables);
@@ -212,10 +262,10 @@ impl Pipeline {
             true => &self.schemas.revalidator,
             false => &self.schemas.executor,
         };
-        let response = schema.execute(self.attach(request, context)).await;
+        let response = schema.execute(self.attach(request, context, spans)).await;
         if !executed(&response) {
             return (self.schemas.explainer)
-                .execute(self.attach(retry, context))
+                .execute(self.attach(retry, context, spans))
                 .await;
         }
         // It executed, so it passed validation with this operation and these variables.
@@ -228,12 +278,12 @@ impl Pipeline {
     }
 
     /// The request's own context: its auth (checked on first use), loaders and address.
-    fn attach(&self, request: Request, context: &RequestContext) -> Request {
+    fn attach(&self, request: Request, context: &RequestContext, spans: &Spans) -> Request {
         let request = request
-            .data(Auth::new(
-                context.authorization.clone(),
-                context.dpop.clone(),
-            ))
+            .data(
+                Auth::new(context.authorization.clone(), context.dpop.clone())
+                    .recorded_in([spans.graphql.clone(), spans.outer.clone()]),
+            )
             .data(RequestLoader::new(self.db.clone()));
         let request = match &context.dpop {
             Some(DpopEvidence::Proof(proof)) => request.data(proof.clone()),
@@ -248,6 +298,26 @@ impl Pipeline {
             None => request,
         }
     }
+}
+
+/// The name (if it has one) and type of the operation a checked request runs: only a name the
+/// document declares, so that the log never carries an arbitrary string from the client.
+fn operation<'a>(
+    request: &'a Request,
+    checked: &'a ServerResult<(ExecutableDocument, Option<Arc<Cached>>)>,
+) -> Option<(Option<&'a str>, OperationType)> {
+    let (document, _) = checked.as_ref().ok()?;
+    let wanted = request.operation_name.as_deref();
+    let mut matching = document
+        .operations
+        .iter()
+        .filter(|(name, _)| wanted.is_none() || name.map(|n| n.as_str()) == wanted);
+    let (name, op) = matching.next()?;
+    // Several operations and no name chosen: the request is refused, nothing to record.
+    if matching.next().is_some() {
+        return None;
+    }
+    Some((name.map(|n| n.as_str()), op.node.ty))
 }
 
 /// Whether a response comes from execution: execution produces data or errors with a path; a

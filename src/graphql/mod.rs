@@ -1,7 +1,8 @@
 //! The GraphQL API: the schema is merged from one part per area (`auth`, `user`, `recipe`,
 //! `session`, `subscription`),
 //! `execute` is the one pipeline every transport runs requests through (with the checks of
-//! `limits`, `nesting` and `shape`), `loaders` batch lookups. Resolvers are thin: they read
+//! `limits`, `nesting` and `shape`), `loaders` batch lookups, `spans` are the trace spans of
+//! validation, execution and root fields. Resolvers are thin: they read
 //! the context, call the domain functions and map their types.
 
 pub mod admission;
@@ -17,6 +18,7 @@ pub mod recipe_input;
 pub mod schema;
 pub mod session;
 pub mod shape;
+pub mod spans;
 pub mod subscription;
 pub mod user;
 pub mod variables;

@@ -27,6 +27,7 @@ use super::{
     nesting::MAX_NESTING,
     recipe::{RecipeMutation, RecipeQuery},
     session::{SessionMutation, SessionQuery},
+    spans::Spans,
     subscription::RecipeSubscription,
     user::UserQuery,
 };
@@ -52,6 +53,8 @@ pub struct Limits {
     pub introspection: bool,
     /// "Did you mean ...?" hints in validation errors.
     pub suggestions: bool,
+    /// Spans for validation, execution and root fields (`spans.rs`), while traces are exported.
+    pub spans: bool,
 }
 
 impl Limits {
@@ -69,6 +72,7 @@ impl Limits {
             max_directives: config.max_directives_per_field,
             introspection: config.introspection(),
             suggestions: config.suggestions(),
+            spans: crate::telemetry::traces_enabled(),
         }
     }
 }
@@ -90,8 +94,12 @@ pub struct Schemas {
 
 pub fn build_schemas(state: AppState, limits: &Limits) -> Schemas {
     let executing = || {
-        configured(builder().data(state.clone()), limits)
-            .limit_complexity(limits.query.max_complexity)
+        let builder = configured(builder().data(state.clone()), limits)
+            .limit_complexity(limits.query.max_complexity);
+        match limits.spans {
+            true => builder.extension(Spans),
+            false => builder,
+        }
     };
     let executor = executing().finish();
     let revalidator = executing().validation_mode(ValidationMode::Fast).finish();

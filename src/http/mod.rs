@@ -12,6 +12,7 @@ pub mod graphql;
 pub mod media;
 pub mod oauth;
 pub mod origin;
+pub mod spans;
 pub mod sse;
 pub mod ws;
 
@@ -29,9 +30,10 @@ use tower::{BoxError, ServiceBuilder};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::CorsLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     sensitive_headers::SetSensitiveHeadersLayer,
     set_header::SetResponseHeaderLayer,
-    trace::{DefaultMakeSpan, TraceLayer},
+    trace::TraceLayer,
 };
 
 use self::media::MediaType;
@@ -63,12 +65,18 @@ pub fn with_layers(router: Router, config: &Config) -> Result<Router, InvalidOri
         // Request headers are logged at debug level; the layer below marks `Authorization` and
         // `Cookie` sensitive first, so they print as "Sensitive", never as the token.
         .layer(
-            TraceLayer::new_for_http().make_span_with(DefaultMakeSpan::new().include_headers(true)),
+            TraceLayer::new_for_http()
+                .make_span_with(spans::request_span)
+                .on_response(spans::on_response),
         )
         .layer(SetSensitiveHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
-        ])))
+        ]))
+        // Every request gets an `x-request-id` (a proxy's is kept), logged in its span and
+        // sent back with the response.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid)))
 }
 
 /// Also says where token revocations are checked: `memory` when the in-process copy is

@@ -56,6 +56,8 @@ impl Sender {
         Ok(Self::Smtp { transport, from })
     }
 
+    /// Sends `mail`, in a span that names the mail's id only (never its address or content).
+    #[tracing::instrument(name = "mail.send", skip_all, fields(mail_id = %mail.id))]
     pub async fn send(&self, mail: &db::outbox::Model) -> Result<(), SendFailure> {
         let message = self.message(mail)?;
         match self {

@@ -6,7 +6,7 @@
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
-    sync::mpsc,
+    sync::{Arc, Mutex, mpsc},
     time::Duration,
 };
 
@@ -18,41 +18,80 @@ pub struct Binary {
     pub client: reqwest::Client,
     child: Child,
     args: Vec<String>,
+    env: Vec<(String, String)>,
+    /// Every line the process wrote to its standard output (its log).
+    log: Arc<Mutex<Vec<String>>>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Binary {
     /// Starts the binary with the test defaults and `extra`, and waits until it listens.
     pub async fn start(extra: &[&str]) -> Binary {
+        Self::start_with_env(extra, &[]).await
+    }
+
+    /// [`Self::start`] with these environment variables too (they win over `RUST_LOG=info`).
+    pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Binary {
         let (args, dir) = super::test_args(extra, true).await;
-        let mut binary = Self::start_from(args);
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut binary = Self::start_from(args, env);
         binary._dir = Some(dir);
         binary
     }
 
     /// Another process of the same deployment: the same database, secret and Redis prefix.
     pub fn sibling(&self) -> Binary {
-        Self::start_from(self.args.clone())
+        Self::start_from(self.args.clone(), self.env.clone())
     }
 
-    fn start_from(args: Vec<String>) -> Binary {
+    /// Stops the process as an orchestrator does (SIGTERM) and waits until it has exited.
+    pub async fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        self.sigterm();
+        self.exited(within).await
+    }
+
+    /// The value of the `--NAME=` argument the binary was started with, if any.
+    pub fn arg(&self, name: &str) -> Option<String> {
+        let prefix = format!("--{name}=");
+        self.args
+            .iter()
+            .find_map(|arg| arg.strip_prefix(&prefix).map(str::to_owned))
+    }
+
+    /// The lines written to standard output so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn start_from(args: Vec<String>, env: Vec<(String, String)>) -> Binary {
         let mut child = Command::new(env!("CARGO_BIN_EXE_smilecook"))
             .args(&args[1..])
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&log);
         // Reads the log to the end, so that the pipe never fills and blocks the server.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(at) = line.find("listening on http://") {
-                    let url = &line[at + "listening on ".len()..];
+                    // The URL ends the text line, or the JSON string it is in.
+                    let url = line[at + "listening on ".len()..]
+                        .split(['"', ' '])
+                        .next()
+                        .unwrap_or_default();
                     let _ = tx.send(url.trim_end_matches("/graphql").to_owned());
                 }
+                kept.lock().unwrap_or_else(|e| e.into_inner()).push(line);
             }
         });
         let addr = rx
@@ -66,6 +105,8 @@ impl Binary {
                 .expect("client"),
             child,
             args,
+            env,
+            log,
             _dir: None,
         }
     }
@@ -100,10 +141,10 @@ impl Binary {
             .expect("a database")
     }
 
-    /// Sends SIGTERM, as an orchestrator does to stop an instance.
-    pub fn terminate(&self) {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("signalled");
+    /// Sends SIGTERM, as an orchestrator does to stop an instance, without waiting.
+    pub fn sigterm(&self) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM sent");
     }
 
     /// Waits (polling, never blocking the runtime) for the process to exit; its status.
