@@ -31,6 +31,8 @@
 //! - [`state`]: [`state::AppState`], shared by every request.
 //! - [`error`]: the one error enum and its mapping to `extensions.code`, and the refusals of
 //!   whole requests: every code a client meets.
+//! - [`observe`]: metrics: one function per thing counted, the HTTP middleware, and the
+//!   Prometheus recorder and `/metrics` router served on `METRICS_BIND`.
 //! - [`time`]: the clock that tokens and sessions expire by. [`tasks`]: background tasks.
 //! - [`seed`]: demo data for `smilecook seed`.
 //!
@@ -51,6 +53,7 @@ pub mod graphql;
 pub mod http;
 pub mod introspection;
 pub mod mail;
+pub mod observe;
 pub mod recipes;
 pub mod recovery;
 pub mod request;

@@ -40,6 +40,11 @@ impl HashPool {
         Ok(Self { jobs })
     }
 
+    /// Jobs waiting for a thread (not counting those running).
+    pub fn queued(&self) -> usize {
+        self.jobs.len()
+    }
+
     /// Runs `job` on a pool thread, in the caller's tracing span. `None` when the pool is gone or
     /// the job panicked. A job whose caller stopped waiting (a cancelled request) is skipped.
     pub async fn run<T: Send + 'static>(

@@ -167,6 +167,11 @@ impl PasswordHasher {
         self.gate.clone()
     }
 
+    /// Hashes waiting for a hashing thread (for the metrics).
+    pub fn queued(&self) -> usize {
+        self.pool.queued()
+    }
+
     pub async fn hash(&self, password: String) -> AppResult<String> {
         self.run(move |inner, area| inner.hash(password.as_bytes(), area))
             .await

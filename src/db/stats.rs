@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_orm::DatabaseConnection;
 
+use crate::observe;
+
 static STATEMENTS: AtomicU64 = AtomicU64::new(0);
 
 /// Statements executed so far through every handle [`counted`] made in this process.
@@ -19,8 +21,9 @@ pub fn statements_executed() -> u64 {
 /// A handle of `db`'s pool whose statements are counted (clones of it are counted too).
 pub fn counted(db: &DatabaseConnection) -> DatabaseConnection {
     let mut counted = db.clone();
-    counted.set_metric_callback(|_| {
+    counted.set_metric_callback(|info| {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        observe::db_statement(info.elapsed);
     });
     counted
 }

@@ -26,7 +26,8 @@ use super::{
 };
 use crate::{
     auth::guard::Auth,
-    error::{Refusal, RequestError},
+    error::{AppError, Refusal, RequestError},
+    observe::{self, Operation, labels},
     request::{ClientAddr, DpopEvidence, RequestContext, UserAgent},
 };
 
@@ -84,6 +85,28 @@ impl Prepared {
         self.could_run(|ty| ty == OperationType::Subscription)
     }
 
+    /// Counts the operation about to run, by type and bounded name (nothing for a document
+    /// refused by the checks, or one whose operation is not chosen: its error is counted).
+    fn observe(&self) {
+        let Ok((document, _)) = &self.checked else {
+            return;
+        };
+        let name = self.request.operation_name.as_deref();
+        let mut chosen = document
+            .operations
+            .iter()
+            .filter(|(op_name, _)| name.is_none() || op_name.map(|n| n.as_str()) == name);
+        let (Some((op_name, op)), None) = (chosen.next(), chosen.next()) else {
+            return;
+        };
+        let kind = match op.node.ty {
+            OperationType::Query => Operation::Query,
+            OperationType::Mutation => Operation::Mutation,
+            OperationType::Subscription => Operation::Subscription,
+        };
+        observe::operation(kind, labels::operation_name(op_name.map(|n| n.as_str())));
+    }
+
     fn could_run(&self, is: impl Fn(OperationType) -> bool) -> bool {
         let Ok((document, _)) = &self.checked else {
             return false;
@@ -110,11 +133,14 @@ impl Pipeline {
 
     /// Runs a query or a mutation under admission (the concurrency and time limits).
     pub async fn run_prepared(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
+        prepared.observe();
         let admitted = self
             .admission
             .run(self.run_checked(prepared, context))
             .await;
-        admitted.unwrap_or_else(Outcome::refused)
+        let outcome = admitted.unwrap_or_else(Outcome::refused);
+        observe_errors(&outcome.response);
+        outcome
     }
 
     async fn run_checked(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
@@ -147,6 +173,9 @@ impl Pipeline {
         context: &RequestContext,
     ) -> BoxStream<'static, Outcome> {
         let subscribes = prepared.subscribes();
+        if subscribes {
+            prepared.observe(); // the rest is counted by `run_prepared`
+        }
         let document = match prepared.checked {
             Ok((document, _)) if subscribes => document,
             checked => {
@@ -159,6 +188,7 @@ impl Pipeline {
                 return futures_util::stream::once(outcome).boxed();
             }
         };
+        let live = observe::Live::subscription();
         let mut explain = Some((
             self.schemas.explainer.clone(),
             self.attach(replay(&prepared.request), context),
@@ -171,6 +201,7 @@ impl Pipeline {
             .execute_stream(self.attach(request, context));
         responses
             .then(move |response| {
+                let _live = &live; // held as long as the subscription's stream
                 let explain = explain.take();
                 async move {
                     let executed = executed(&response);
@@ -182,6 +213,7 @@ impl Pipeline {
                         }
                         (false, None) => request_errors(response),
                     };
+                    observe_errors(&response);
                     Outcome {
                         executed,
                         response,
@@ -255,6 +287,21 @@ impl Pipeline {
 fn executed(response: &Response) -> bool {
     response.data != async_graphql::Value::Null
         || response.errors.iter().any(|e| !e.path.is_empty())
+}
+
+/// Counts the errors of a response by code: one of `error.rs`'s (a closed set), or `OTHER`.
+fn observe_errors(response: &Response) {
+    for error in &response.errors {
+        let code = error.extensions.as_ref().and_then(|e| e.get("code"));
+        let known = match code {
+            Some(async_graphql::Value::String(code)) => AppError::CODES
+                .into_iter()
+                .chain(Refusal::ALL.map(Refusal::code))
+                .find(|known| known == code),
+            _ => None,
+        };
+        observe::graphql_error(known.unwrap_or("OTHER"));
+    }
 }
 
 /// The same request again, for the explaining schema (a `Request` is not `Clone`).

@@ -27,6 +27,7 @@ use super::{
 use crate::{
     error::{AppError, Refusal, RequestError},
     graphql::execute::Outcome,
+    observe::{self, Transport},
     request::RequestContext,
 };
 
@@ -82,6 +83,7 @@ fn events(
     gql: &GraphQlState,
 ) -> Response {
     let steps = Box::pin(steps);
+    let live = observe::Live::connection(Transport::Sse);
     let events = stream::unfold((steps, false), |(mut steps, over)| async move {
         if over {
             return None;
@@ -98,7 +100,7 @@ fn events(
         Event::default().event("complete").data("")
     }))
     .map(move |event| {
-        let _held = &slot;
+        let _held = (&slot, &live);
         Ok::<_, Infallible>(event)
     });
     let keepalive = KeepAlive::new().interval(gql.sse_keepalive);
