@@ -15,6 +15,8 @@ use serde_json::Value;
 /// A running binary on a fresh database (see [`super::test_args`]); killed when dropped.
 pub struct Binary {
     pub addr: String,
+    /// Where `/metrics` is served (`http://ADDR`), when started with `--metrics-bind`.
+    pub metrics: Option<String>,
     pub client: reqwest::Client,
     child: Child,
     args: Vec<String>,
@@ -46,9 +48,15 @@ impl Binary {
             .expect("the binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
+        let (metrics_tx, metrics_rx) = mpsc::channel();
         // Reads the log to the end, so that the pipe never fills and blocks the server.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // Logged by start-up, so before "listening on".
+                if let Some(at) = line.find("metrics on http://") {
+                    let url = &line[at + "metrics on ".len()..];
+                    let _ = metrics_tx.send(url.trim_end_matches("/metrics").to_owned());
+                }
                 if let Some(at) = line.find("listening on http://") {
                     let url = &line[at + "listening on ".len()..];
                     let _ = tx.send(url.trim_end_matches("/graphql").to_owned());
@@ -60,6 +68,7 @@ impl Binary {
             .expect("the binary says where it listens");
         Binary {
             addr,
+            metrics: metrics_rx.try_recv().ok(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
