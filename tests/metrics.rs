@@ -205,6 +205,23 @@ async fn an_open_websocket_counts_as_live_until_it_closes() {
 }
 
 #[tokio::test]
+async fn in_process_servers_share_the_one_recorder_of_their_process() {
+    let first = common::spawn_app_with(METRICS).await;
+    let second = first.spawn_sibling().await;
+    let client = reqwest::Client::new();
+    for app in [&first, &second] {
+        let base = app.metrics.as_deref().expect("a metrics address");
+        let url = format!("{base}/metrics");
+        let response = client.get(url).send().await.expect("/metrics answers");
+        assert_eq!(response.status(), 200);
+        let text = response.text().await.expect("a body");
+        let scrape = Scrape::parse(text.lines().map(|line| Ok(line.to_owned())));
+        let scrape = scrape.expect("Prometheus text");
+        assert!(!scrape.samples.is_empty());
+    }
+}
+
+#[tokio::test]
 async fn without_metrics_bind_no_metrics_are_served() {
     let binary = Binary::start(&[]).await;
     assert_eq!(binary.metrics, None);
