@@ -24,6 +24,7 @@ use crate::{
         users::{Credentials, User},
     },
     error::{AppError, AppResult},
+    observe::{self, Login, Revocation},
     request::DpopProof,
     state::AppState,
     validate,
@@ -114,19 +115,37 @@ pub async fn login(
         client: device.client,
         mailbox: None,
     };
-    let (pass, attempt) = state.throttle.reserve(Action::Login, subjects).await?;
+    let reserved = state.throttle.reserve(Action::Login, subjects).await;
+    let (pass, attempt) = reserved.inspect_err(|e| observe::login(refused(e)))?;
     if pass == Pass::Silent {
         // As long as a wrong password takes, and answered the same.
         state.hasher.verify(password, None).await?;
+        observe::login(Login::Locked);
         return Err(wrong_login());
     }
-    let Some((user, credentials)) = check_password(state, found, password).await? else {
+    let checked = check_password(state, found, password).await;
+    let Some((user, credentials)) = checked.inspect_err(|_| observe::login(Login::Failed))? else {
+        observe::login(Login::Wrong);
         return Err(wrong_login());
     };
     state.throttle.succeeded(&attempt).await?;
     // Only a correct password learns that the address is unverified.
-    require_verified(state, &user, Gate::Login)?;
-    open_session(state, user, credentials.epoch, device).await
+    require_verified(state, &user, Gate::Login)
+        .inspect_err(|_| observe::login(Login::Unverified))?;
+    let opened = open_session(state, user, credentials.epoch, device).await;
+    observe::login(match &opened {
+        Ok(_) => Login::Success,
+        Err(_) => Login::Failed,
+    });
+    opened
+}
+
+/// The outcome of a login the throttle refused (or could not decide on).
+fn refused(error: &AppError) -> Login {
+    match error {
+        AppError::TooManyRequests { .. } => Login::Throttled,
+        _ => Login::Failed,
+    }
 }
 
 fn wrong_login() -> AppError {
@@ -183,6 +202,7 @@ async fn open_session(
     let current = db::users::credentials(&state.db, user_id).await?;
     if current.is_none_or(|c| c.epoch != epoch) {
         db::sessions::mark_revoked(&state.db, &[sid], now).await?;
+        observe::revoked(Revocation::LoginRace, 1);
         return Err(AppError::Unauthenticated(
             "The account's credentials changed during this login: log in again.".into(),
         ));
@@ -208,7 +228,7 @@ pub async fn refresh(
         .filter(|s| s.user_id == claims.sub && s.revoked_at.is_none())
         .ok_or(AppError::TokenRevoked)?;
     if idle(state, &session, now) {
-        revoke_sessions(state, &[claims.sid]).await?;
+        revoke_sessions(state, &[claims.sid], Revocation::Idle).await?;
         return Err(AppError::Unauthenticated(
             "This login session was idle too long and has ended: log in again.".into(),
         ));
@@ -224,9 +244,11 @@ pub async fn refresh(
             return Err(AppError::TokenRevoked); // Revoked while this refresh ran.
         }
         // Already rotated: this token was stolen or replayed. End the whole login session.
-        revoke_sessions(state, &[claims.sid]).await?;
+        observe::refresh_reused();
+        revoke_sessions(state, &[claims.sid], Revocation::Reuse).await?;
         return Err(AppError::TokenReused);
     }
+    observe::refresh_rotated();
     Ok(tokens)
 }
 
@@ -255,7 +277,7 @@ async fn proven_binding(
         None => None,
     };
     if presented.is_none_or(|proved| proved.jkt != cnf.jkt) {
-        revoke_sessions(state, &[claims.sid]).await?;
+        revoke_sessions(state, &[claims.sid], Revocation::KeyMismatch).await?;
         return Err(AppError::InvalidDpopProof(
             "This refresh token is bound to a key and came without a proof by it, so its login session has been ended: log in again.".into(),
         ));
@@ -268,13 +290,17 @@ async fn proven_binding(
 /// see [`open_session`]).
 pub async fn logout(state: &AppState, principal: &Principal, all_sessions: bool) -> AppResult<()> {
     let mut sessions = vec![principal.claims.sid];
+    let cause = match all_sessions {
+        true => Revocation::LogoutAll,
+        false => Revocation::Logout,
+    };
     if all_sessions {
         db::users::raise_credential_epoch(&state.db, principal.user_id).await?;
         sessions.extend(live_sessions(state, principal.user_id, None).await?);
     }
     let token = (Revocable::Token(principal.claims.jti), principal.claims.exp);
     state.tokens.denylist.revoke(&[token]).await?;
-    revoke_sessions(state, &sessions).await
+    revoke_sessions(state, &sessions, cause).await
 }
 
 /// Checks the current password (throttled with the account's logins, see `auth::throttle`),
@@ -328,13 +354,13 @@ pub async fn change_password(
         return Err(wrong()); // Changed by another request since it was read.
     }
     let others = live_sessions(state, user_id, Some(principal.claims.sid)).await?;
-    revoke_sessions(state, &others).await
+    revoke_sessions(state, &others, Revocation::PasswordChange).await
 }
 
 /// Ends every live session of `user` (after a password reset by mailed token).
 pub async fn end_all_sessions(state: &AppState, user: Uuid) -> AppResult<()> {
     let live = live_sessions(state, user, None).await?;
-    revoke_sessions(state, &live).await
+    revoke_sessions(state, &live, Revocation::Reset).await
 }
 
 /// The ids of `user`'s live sessions (neither revoked nor expired), but `except`.
@@ -398,7 +424,7 @@ pub async fn revoke_session(state: &AppState, principal: &Principal, id: &str) -
         .await?
         .filter(|s| s.user_id == principal.user_id && s.revoked_at.is_none() && s.expires_at > now)
         .ok_or_else(not_found)?;
-    revoke_sessions(state, &[session.id]).await
+    revoke_sessions(state, &[session.id], Revocation::RevokeSession).await
 }
 
 /// Ends every session of the caller but the one asking; how many. Raises the credential epoch
@@ -406,7 +432,7 @@ pub async fn revoke_session(state: &AppState, principal: &Principal, id: &str) -
 pub async fn revoke_other_sessions(state: &AppState, principal: &Principal) -> AppResult<usize> {
     db::users::raise_credential_epoch(&state.db, principal.user_id).await?;
     let others = live_sessions(state, principal.user_id, Some(principal.claims.sid)).await?;
-    revoke_sessions(state, &others).await?;
+    revoke_sessions(state, &others, Revocation::RevokeOthers).await?;
     Ok(others.len())
 }
 
@@ -430,8 +456,9 @@ pub fn network(ip: IpAddr) -> String {
     }
 }
 
-/// Denylists the sessions (their tokens die with them) and marks them revoked in the database.
-async fn revoke_sessions(state: &AppState, sids: &[Uuid]) -> AppResult<()> {
+/// Denylists the sessions (their tokens die with them) and marks them revoked in the database;
+/// counted by `cause` once they are.
+async fn revoke_sessions(state: &AppState, sids: &[Uuid], cause: Revocation) -> AppResult<()> {
     if sids.is_empty() {
         return Ok(());
     }
@@ -443,7 +470,9 @@ async fn revoke_sessions(state: &AppState, sids: &[Uuid]) -> AppResult<()> {
         .map(|s| (Revocable::Session(*s), until))
         .collect();
     state.tokens.denylist.revoke(&entries).await?;
-    db::sessions::mark_revoked(&state.db, sids, now).await
+    db::sessions::mark_revoked(&state.db, sids, now).await?;
+    observe::revoked(cause, sids.len());
+    Ok(())
 }
 
 /// Signs an access and a refresh token for `user` in session `sid`. The access token never

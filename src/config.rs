@@ -38,6 +38,11 @@ pub struct Config {
     #[arg(long, env = "BIND", default_value = "127.0.0.1:8000")]
     pub bind: SocketAddr,
 
+    /// Address of the Prometheus endpoint (`GET /metrics`), a listener of its own; unset (the
+    /// default): no metrics are served. Bind it where only the scraper reaches it.
+    #[arg(long, env = "METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
     /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST/DB`. Default: an SQLite
     /// file `smilecook.db` in the working directory, created on first start.
     #[arg(
@@ -442,6 +447,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("bind", &self.bind)
+            .field("metrics_bind", &self.metrics_bind)
             .field("database_url", &redact_url(&self.database_url))
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))

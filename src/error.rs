@@ -188,7 +188,9 @@ impl From<DbErr> for AppError {
 }
 
 impl From<redis::RedisError> for AppError {
+    /// Counted here: every Redis failure that reaches a request or a task passes this way.
     fn from(err: redis::RedisError) -> Self {
+        crate::observe::redis_error();
         Self::Unavailable(Arc::new(err))
     }
 }

@@ -33,6 +33,8 @@
 //!   whole requests: every code a client meets.
 //! - [`telemetry`]: the log (text or JSON lines) and OpenTelemetry traces over OTLP, off unless
 //!   configured; continuing a caller's `traceparent`.
+//! - [`observe`]: metrics: one function per thing counted, the HTTP middleware, and the
+//!   Prometheus recorder and `/metrics` router served on `METRICS_BIND`.
 //! - [`time`]: the clock that tokens and sessions expire by. [`tasks`]: background tasks.
 //!   [`lifecycle`]: serving, draining, stopping (graceful shutdown).
 //! - [`seed`]: demo data for `smilecook seed`.
@@ -55,6 +57,7 @@ pub mod http;
 pub mod introspection;
 pub mod lifecycle;
 pub mod mail;
+pub mod observe;
 pub mod recipes;
 pub mod recovery;
 pub mod request;

@@ -130,7 +130,7 @@ impl HashPool {
         self.areas.load(Ordering::Relaxed)
     }
 
-    /// Hashes waiting for a thread.
+    /// Jobs waiting for a thread (not counting those running).
     pub fn queued(&self) -> usize {
         self.jobs.len()
     }

@@ -164,19 +164,19 @@ impl PasswordHasher {
         })
     }
 
-    /// Threads holding an argon2 work area now (each `memory_kib` KiB), and hashes waiting for a
-    /// thread.
+    /// Threads holding an argon2 work area now (each `memory_kib` KiB; for the metrics).
     pub fn work_areas(&self) -> usize {
         self.pool.areas()
-    }
-
-    pub fn queued(&self) -> usize {
-        self.pool.queued()
     }
 
     /// The gate every hash of this hasher passes (see [`HashGate`]).
     pub fn gate(&self) -> HashGate {
         self.gate.clone()
+    }
+
+    /// Hashes waiting for a hashing thread (for the metrics).
+    pub fn queued(&self) -> usize {
+        self.pool.queued()
     }
 
     pub async fn hash(&self, password: String) -> AppResult<String> {

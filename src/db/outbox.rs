@@ -224,6 +224,17 @@ pub async fn backed_off(db: &impl ConnectionTrait, now: DateTime<Utc>) -> AppRes
     Ok(!waiting.is_empty())
 }
 
+/// When the oldest mail neither sent nor given up was written (none when none waits).
+pub async fn oldest_unsent(db: &impl ConnectionTrait) -> AppResult<Option<DateTime<Utc>>> {
+    let oldest = Entity::find()
+        .filter(Column::SentAt.is_null())
+        .filter(Column::FailedAt.is_null())
+        .order_by_asc(Column::CreatedAt)
+        .one(db)
+        .await?;
+    Ok(oldest.map(|mail| mail.created_at))
+}
+
 /// Makes every mail that waits out a back-off due at `now` (the SMTP server is back); how many.
 pub async fn bring_forward(db: &impl ConnectionTrait, now: DateTime<Utc>) -> AppResult<u64> {
     let result = Entity::update_many()

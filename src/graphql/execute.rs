@@ -27,7 +27,8 @@ use super::{
 };
 use crate::{
     auth::guard::Auth,
-    error::{Refusal, RequestError},
+    error::{AppError, Refusal, RequestError},
+    observe::{self, Operation, labels},
     request::{ClientAddr, DpopEvidence, RequestContext, UserAgent},
 };
 
@@ -103,6 +104,28 @@ impl Prepared {
         self.could_run(|ty| ty == OperationType::Subscription)
     }
 
+    /// Counts the operation about to run, by type and bounded name (nothing for a document
+    /// refused by the checks, or one whose operation is not chosen: its error is counted).
+    fn observe(&self) {
+        let Ok((document, _)) = &self.checked else {
+            return;
+        };
+        let name = self.request.operation_name.as_deref();
+        let mut chosen = document
+            .operations
+            .iter()
+            .filter(|(op_name, _)| name.is_none() || op_name.map(|n| n.as_str()) == name);
+        let (Some((op_name, op)), None) = (chosen.next(), chosen.next()) else {
+            return;
+        };
+        let kind = match op.node.ty {
+            OperationType::Query => Operation::Query,
+            OperationType::Mutation => Operation::Mutation,
+            OperationType::Subscription => Operation::Subscription,
+        };
+        observe::operation(kind, labels::operation_name(op_name.map(|n| n.as_str())));
+    }
+
     fn could_run(&self, is: impl Fn(OperationType) -> bool) -> bool {
         let Ok((document, _)) = &self.checked else {
             return false;
@@ -155,12 +178,15 @@ impl Pipeline {
     /// Runs a query or a mutation under admission (the concurrency and time limits).
     pub async fn run_prepared(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
         let span = prepared.spans.graphql.clone();
+        prepared.observe();
         let admitted = self
             .admission
             .run(self.run_checked(prepared, context))
             .instrument(span)
             .await;
-        admitted.unwrap_or_else(Outcome::refused)
+        let outcome = admitted.unwrap_or_else(Outcome::refused);
+        observe_errors(&outcome.response);
+        outcome
     }
 
     async fn run_checked(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
@@ -193,6 +219,9 @@ impl Pipeline {
         context: &RequestContext,
     ) -> BoxStream<'static, Outcome> {
         let subscribes = prepared.subscribes();
+        if subscribes {
+            prepared.observe(); // the rest is counted by `run_prepared`
+        }
         let document = match prepared.checked {
             Ok((document, _)) if subscribes => document,
             checked => {
@@ -208,6 +237,7 @@ impl Pipeline {
         };
         // The subscription's set-up runs in its span (its events run later, outside it).
         let _span = prepared.spans.graphql.enter();
+        let live = observe::Live::subscription();
         let mut explain = Some((
             self.schemas.explainer.clone(),
             self.attach(replay(&prepared.request), context, &prepared.spans),
@@ -220,6 +250,7 @@ impl Pipeline {
                 .execute_stream(self.attach(request, context, &prepared.spans));
         responses
             .then(move |response| {
+                let _live = &live; // held as long as the subscription's stream
                 let explain = explain.take();
                 async move {
                     let executed = executed(&response);
@@ -231,6 +262,7 @@ impl Pipeline {
                         }
                         (false, None) => request_errors(response),
                     };
+                    observe_errors(&response);
                     Outcome {
                         executed,
                         response,
@@ -325,6 +357,21 @@ fn operation<'a>(
 fn executed(response: &Response) -> bool {
     response.data != async_graphql::Value::Null
         || response.errors.iter().any(|e| !e.path.is_empty())
+}
+
+/// Counts the errors of a response by code: one of `error.rs`'s (a closed set), or `OTHER`.
+fn observe_errors(response: &Response) {
+    for error in &response.errors {
+        let code = error.extensions.as_ref().and_then(|e| e.get("code"));
+        let known = match code {
+            Some(async_graphql::Value::String(code)) => AppError::CODES
+                .into_iter()
+                .chain(Refusal::ALL.map(Refusal::code))
+                .find(|known| known == code),
+            _ => None,
+        };
+        observe::graphql_error(known.unwrap_or("OTHER"));
+    }
 }
 
 /// The same request again, for the explaining schema (a `Request` is not `Clone`).

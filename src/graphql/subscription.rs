@@ -16,7 +16,7 @@ use super::{recipe::Recipe, require_user, state, viewer};
 use crate::{
     error::AppError,
     events::{self, Announced, Follower},
-    recipes,
+    observe, recipes,
     state::AppState,
 };
 
@@ -122,8 +122,14 @@ fn follow(follower: Follower) -> impl Stream<Item = Result<Arc<Announced>, async
     stream::unfold(Some(follower), |follower| async move {
         let mut follower = follower?;
         match follower.receiver.recv().await {
-            Ok(event) => Some((Ok(event), Some(follower))),
-            Err(RecvError::Lagged(missed)) => Some((Err(slow_consumer(missed)), None)),
+            Ok(event) => {
+                observe::event_delivered();
+                Some((Ok(event), Some(follower)))
+            }
+            Err(RecvError::Lagged(missed)) => {
+                observe::events_dropped(missed);
+                Some((Err(slow_consumer(missed)), None))
+            }
             Err(RecvError::Closed) => None,
         }
     })

@@ -209,7 +209,7 @@ fn get_request(params: GetParams) -> Result<Request, String> {
 /// refused by admission is the refusal it is (503 SERVER_BUSY, 408 REQUEST_TIMEOUT).
 fn respond(media: MediaType, outcome: Outcome) -> Response {
     if let Some(refusal) = &outcome.refused {
-        return problem(media, refusal);
+        return super::answer_refusal(media, refusal);
     }
     let status = match (media, outcome.executed) {
         (MediaType::GraphQlResponse, false) => StatusCode::BAD_REQUEST,

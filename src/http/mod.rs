@@ -41,6 +41,7 @@ use crate::{
     auth::{denylist::SharedDenylist, dpop::nonce::Nonces},
     config::Config,
     error::{Refusal, RequestError},
+    observe,
     time::Clock,
 };
 
@@ -49,9 +50,10 @@ use crate::{
 #[error("CORS_ALLOWED_ORIGINS: {0}")]
 pub struct InvalidOrigin(#[from] axum::http::header::InvalidHeaderValue);
 
-/// Wraps `router` in the layers every route gets. The last layer added runs first.
+/// Wraps `router` in the layers every route gets. The last layer added runs first: the
+/// metrics, with `METRICS_BIND`, see every answer, timeouts and panics included.
 pub fn with_layers(router: Router, config: &Config) -> Result<Router, InvalidOrigin> {
-    Ok(router
+    let router = router
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(cors(config)?)
         // The whole exchange (reading a slow body included) within REQUEST_TIMEOUT; the
@@ -76,7 +78,11 @@ pub fn with_layers(router: Router, config: &Config) -> Result<Router, InvalidOri
         // Every request gets an `x-request-id` (a proxy's is kept), logged in its span and
         // sent back with the response.
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid)))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+    Ok(match config.metrics_bind {
+        Some(_) => router.layer(axum::middleware::from_fn(observe::http::track)),
+        None => router,
+    })
 }
 
 /// Also says where token revocations are checked: `memory` when the in-process copy is
@@ -117,7 +123,15 @@ pub fn dpop_nonce_layer(
 }
 
 /// A refused request in GraphQL's error shape, with its code and the status that goes with it.
+/// Counted here as an error sent; a refusal the pipeline made (and counted) goes through
+/// [`answer_refusal`] instead.
 pub fn problem(media: MediaType, error: &RequestError) -> Response {
+    observe::graphql_error(error.refusal.code());
+    answer_refusal(media, error)
+}
+
+/// [`problem`] without counting the error (the pipeline has).
+pub fn answer_refusal(media: MediaType, error: &RequestError) -> Response {
     let status = match error.refusal {
         Refusal::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -29,6 +29,7 @@ use super::{
 use crate::{
     error::{AppError, Refusal, RequestError},
     graphql::execute::Outcome,
+    observe::{self, Transport},
     request::RequestContext,
 };
 
@@ -89,6 +90,7 @@ fn events(
     gql: &GraphQlState,
 ) -> Response {
     let steps = Box::pin(steps);
+    let live = observe::Live::connection(Transport::Sse);
     let events = stream::unfold((steps, Next::Step), |(mut steps, next)| async move {
         let event = match next {
             Next::Done => return None,
@@ -106,7 +108,7 @@ fn events(
         Some((event, (steps, Next::Done)))
     })
     .map(move |event| {
-        let _held = &slot;
+        let _held = (&slot, &live);
         Ok::<_, Infallible>(event)
     });
     let keepalive = KeepAlive::new().interval(gql.sse_keepalive);

@@ -57,6 +57,7 @@ use crate::{
         admission::Slot,
         execute::{Outcome, Pipeline},
     },
+    observe::{self, Transport},
     request::{DpopEvidence, DpopProof, RequestContext},
 };
 
@@ -107,7 +108,8 @@ pub async fn upgrade(
         .max_write_buffer_size(ws.max_message_bytes.max(BUFFER_BYTES) * 2)
         .max_message_size(ws.max_message_bytes)
         .max_frame_size(ws.max_message_bytes)
-        .on_upgrade(move |socket| {
+        .on_upgrade(move |socket| async move {
+            let _live = observe::Live::connection(Transport::WebSocket);
             let connection = Connection {
                 pipeline,
                 ws,
@@ -115,7 +117,7 @@ pub async fn upgrade(
                 dpop_url,
                 slot,
             };
-            connection.serve(socket)
+            connection.serve(socket).await
         })
         .into_response()
 }

@@ -23,7 +23,7 @@ pub use self::{
     sender::{SendFailure, Sender},
     worker::{Worker, spawn_worker},
 };
-use crate::{db, error::AppResult, time::Clock, validate};
+use crate::{db, error::AppResult, observe, time::Clock, validate};
 
 /// The plain and HTML forms of one mail.
 pub struct Content {
@@ -105,6 +105,8 @@ impl Outbox {
             html_body: content.html,
         };
         db::outbox::enqueue(db, mail, clock.now()).await?;
+        // Counted once written, though a caller's transaction may still roll it back.
+        observe::mail_queued();
         Ok(())
     }
 

@@ -30,9 +30,12 @@ use super::{Class, Outbox, SendFailure, Sender};
 use crate::{
     db,
     error::AppResult,
+    observe::{self, MailFailure},
     time::{self, Clock},
 };
 
+/// How often the age of the oldest waiting mail is measured.
+const MEASURE: Duration = Duration::from_secs(15);
 /// How often a lane with nothing to send looks again (mail written by other instances).
 const POLL: Duration = Duration::from_millis(500);
 /// How often a lane asks a server it could not reach whether it answers again.
@@ -86,6 +89,7 @@ pub fn spawn_worker(
         tokio::join!(
             lane.clone().run(Class::Owner),
             lane.clone().run(Class::Bulk),
+            lane.clone().measure(),
             lane.prune(window),
         );
     });
@@ -196,8 +200,12 @@ impl Lane {
         let outcome = self.sender.send(&mail).await;
         let now = self.clock.now();
         let recorded = match &outcome {
-            Ok(()) => db::outbox::mark_sent(&self.db, mail.id, now).await,
+            Ok(()) => {
+                observe::mail_sent();
+                db::outbox::mark_sent(&self.db, mail.id, now).await
+            }
             Err(SendFailure::Refused(reason)) => {
+                observe::mail_failed(MailFailure::GivenUp);
                 tracing::warn!(%reason, "a mail was refused for good and given up");
                 db::outbox::give_up(&self.db, mail.id, now, reason).await
             }
@@ -207,6 +215,7 @@ impl Lane {
                     .min(RETRY_MAX);
                 let next = now + TimeDelta::from_std(pause).unwrap_or_default();
                 let reason = failure.reason();
+                observe::mail_failed(MailFailure::Retry);
                 tracing::warn!(%reason, attempts = mail.attempts + 1, retry_in = ?pause, "a mail was not sent");
                 db::outbox::retry_at(&self.db, mail.id, next, reason).await
             }
@@ -218,6 +227,27 @@ impl Lane {
             Err(error) => tracing::warn!(error = ?error, "a mail's outcome could not be recorded"),
         }
         matches!(outcome, Err(SendFailure::Unreachable(_)))
+    }
+
+    /// Every [`MEASURE`]: how long the oldest unsent mail has waited, for the metrics (a
+    /// no-op without them but for one cheap query).
+    async fn measure(self) {
+        let mut ticks = tokio::time::interval(MEASURE);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = self.stop.cancelled() => return,
+            }
+            let now = self.clock.now();
+            match db::outbox::oldest_unsent(&self.db).await {
+                Ok(oldest) => {
+                    let waited = oldest.map_or(TimeDelta::zero(), |created| now - created);
+                    observe::mail_oldest_waiting(waited.to_std().unwrap_or_default());
+                }
+                Err(error) => tracing::warn!(error = ?error, "the mail outbox could not be read"),
+            }
+        }
     }
 
     /// Every [`PRUNE`]: deletes sent and given-up mail past the window, and unsent mail past

@@ -9,6 +9,7 @@ use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::net::TcpListener;
 
 pub mod keys;
+pub mod metrics;
 mod readiness;
 
 use crate::{
@@ -78,6 +79,8 @@ pub struct Server {
     /// How long a client may leave what the server wrote unread (`WRITE_TIMEOUT`).
     write_timeout: Duration,
     router: Router,
+    /// `/metrics` on a listener of its own, with `METRICS_BIND`.
+    metrics: Option<metrics::Endpoint>,
     hash_gate: HashGate,
     events: Events,
     lifecycle: Lifecycle,
@@ -90,6 +93,12 @@ pub struct Server {
 impl Server {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served, with `METRICS_BIND`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        let endpoint = self.metrics.as_ref()?;
+        endpoint.listener.local_addr().ok()
     }
 
     /// The gate before every password hash (for tests that pin orderings).
@@ -122,6 +131,7 @@ impl Server {
             lifecycle,
             shutdown: (delay, grace),
             mail,
+            metrics,
             _tasks,
             ..
         } = self;
@@ -136,6 +146,15 @@ impl Server {
             if let Err(error) = socket.set_tcp_user_timeout(Some(write_timeout)) {
                 tracing::warn!(%error, "could not bound a connection's writes");
             }
+        });
+        // The metrics listener lives as long as the server: aborted once it has shut down.
+        let metrics = metrics.map(|endpoint| {
+            BackgroundTask::spawn(async move {
+                let serving = axum::serve(endpoint.listener, endpoint.router);
+                if let Err(error) = serving.await {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            })
         });
         let stopping = {
             let lifecycle = lifecycle.clone();
@@ -181,6 +200,7 @@ impl Server {
             .max(Duration::from_secs(1));
         mail.stop(left).await;
         tracing::info!("stopped");
+        drop(metrics);
         served
     }
 }
@@ -251,6 +271,10 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
         }
         config.public_url = Some(format!("http://{reached}"));
     }
+    let metrics = match config.metrics_bind {
+        Some(addr) => Some(metrics::bind(addr).await?),
+        None => None,
+    };
     let secret = resolve_secret(&config)?;
     // Background workers get a handle of their own, which `db::stats` does not count.
     let background = connect_and_migrate(&config.database_url).await?;
@@ -325,6 +349,13 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
         ..state.clone()
     };
     tasks.push(crate::recovery::spawn_worker(recovery));
+    if metrics.is_some() {
+        tasks.push(metrics::spawn_sampler(metrics::Sampled {
+            db: state.db.clone(),
+            denylist: Arc::clone(&state.tokens.denylist),
+            hasher: state.hasher.clone(),
+        }));
+    }
     let write_timeout = state.config.write_timeout;
     let shutdown = (state.config.shutdown_delay(), state.config.shutdown_grace);
     let (hash_gate, events) = (state.hasher.gate(), state.events.clone());
@@ -334,6 +365,7 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
         listener,
         write_timeout,
         router,
+        metrics,
         hash_gate,
         events,
         lifecycle,

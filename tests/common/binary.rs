@@ -15,6 +15,8 @@ use serde_json::Value;
 /// A running binary on a fresh database (see [`super::test_args`]); killed when dropped.
 pub struct Binary {
     pub addr: String,
+    /// Where `/metrics` is served (`http://ADDR`), when started with `--metrics-bind`.
+    pub metrics: Option<String>,
     pub client: reqwest::Client,
     child: Child,
     args: Vec<String>,
@@ -80,9 +82,15 @@ impl Binary {
         let (tx, rx) = mpsc::channel();
         let log = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&log);
+        let (metrics_tx, metrics_rx) = mpsc::channel();
         // Reads the log to the end, so that the pipe never fills and blocks the server.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // Logged by start-up, so before "listening on".
+                if let Some(at) = line.find("metrics on http://") {
+                    let url = &line[at + "metrics on ".len()..];
+                    let _ = metrics_tx.send(url.trim_end_matches("/metrics").to_owned());
+                }
                 if let Some(at) = line.find("listening on http://") {
                     // The URL ends the text line, or the JSON string it is in.
                     let url = line[at + "listening on ".len()..]
@@ -99,6 +107,7 @@ impl Binary {
             .expect("the binary says where it listens");
         Binary {
             addr,
+            metrics: metrics_rx.try_recv().ok(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()

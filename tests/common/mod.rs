@@ -25,6 +25,8 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
     pub addr: String,
+    /// Where `/metrics` is served (`http://ADDR`), with `--metrics-bind`.
+    pub metrics: Option<String>,
     /// The test's own database, for tests that reach behind the server's back.
     pub database_url: String,
     pub client: reqwest::Client,
@@ -110,6 +112,7 @@ pub async fn spawn_app_from(args: Vec<String>, dir: tempfile::TempDir) -> TestAp
         .to_owned();
     let mut app = TestApp {
         addr: String::new(),
+        metrics: None,
         database_url,
         client: reqwest::Client::new(),
         dir,
@@ -206,6 +209,7 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut app = TestApp {
             addr: String::new(),
+            metrics: None,
             database_url: self.database_url.clone(),
             client: reqwest::Client::new(),
             dir,
@@ -228,6 +232,7 @@ impl TestApp {
         let config = config::from_args(&self.args).expect("test configuration");
         let server = startup::build_with_clock(config, self.clock.clone()).await?;
         self.addr = format!("http://{}", server.local_addr().expect("bound address"));
+        self.metrics = server.metrics_addr().map(|addr| format!("http://{addr}"));
         self.hash_gate = server.hash_gate();
         self.events = server.events();
         let (tx, rx) = oneshot::channel();

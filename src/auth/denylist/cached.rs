@@ -153,6 +153,10 @@ impl Denylist for CachedDenylist {
         Some(self.set.watch(items))
     }
 
+    fn entries_held(&self) -> Option<usize> {
+        Some(self.set.len())
+    }
+
     fn hears_every_revocation(&self) -> bool {
         self.set.is_trusted()
     }

@@ -101,6 +101,11 @@ pub trait Denylist: Send + Sync {
     async fn any_revoked(&self, items: &[Revocable]) -> AppResult<bool>;
     /// Drops entries that expired before `now`; returns how many.
     async fn prune(&self, now: i64) -> AppResult<u64>;
+    /// How many entries this process holds a copy of; `None` for a store asked every time
+    /// (counting its rows would cost a query per sample).
+    fn entries_held(&self) -> Option<usize> {
+        None
+    }
     /// Where `any_revoked` finds its answer right now (`memory`, `database`, `redis`), for
     /// `/health` and the logs.
     fn source(&self) -> &'static str;
