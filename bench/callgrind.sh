@@ -9,6 +9,7 @@
 # then counts REQUESTS (200) requests of QUERY (scenario 1's) sent one after another over one
 # keep-alive connection. Prints the instructions per request and leaves the profile in
 # bench/callgrind.<target>.out for `callgrind_annotate --inclusive=yes`.
+# The server reads the rest of its configuration from the environment (METRICS_BIND, OTEL_*).
 # Needs: valgrind, curl, python3; a release build (`cargo build --release`, and
 # `cargo build --release --example ceiling` for the ceiling).
 set -euo pipefail
@@ -19,7 +20,7 @@ N=${2:-200}
 Q=${3:-'query Page($after: String) { recipes(first: 20, after: $after) { edges { node { id name cookTime author { username } } } } }'}
 TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-BIN="$TARGET/release/smilecook"
+BIN=${BENCH_BIN:-"$TARGET/release/smilecook"}  # BENCH_BIN: another build, to compare
 OUT="$ROOT/bench/callgrind.$WHAT.out"
 case $WHAT in
   server) CMD=("$BIN" serve --database-url) ;;
