@@ -4,13 +4,14 @@
 //! request costs, e.g. that a page of recipes with their authors takes the same few statements
 //! for 5 rows as for 100. Background workers (mail, say) use an uncounted handle of the same
 //! pool, so their work on their own timers never lands inside a measurement. The same callback
-//! times each statement for the metrics (`db.client.operation.duration`).
+//! times each statement for the metrics (`db.client.operation.duration`) and, while traces are
+//! exported, makes each a span of the request's trace (`telemetry::statement`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_orm::DatabaseConnection;
 
-use crate::observe;
+use crate::{observe, telemetry};
 
 static STATEMENTS: AtomicU64 = AtomicU64::new(0);
 
@@ -25,6 +26,7 @@ pub fn counted(db: &DatabaseConnection) -> DatabaseConnection {
     counted.set_metric_callback(|info| {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
         observe::db_statement(info.elapsed);
+        telemetry::statement(&info.statement.sql, info.elapsed, info.failed);
     });
     counted
 }

@@ -8,18 +8,29 @@
 
 mod json;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::{
+    sync::{
+        OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
 
 use axum::http::HeaderMap;
 use opentelemetry::{
+    KeyValue,
     propagation::{Extractor, TextMapPropagator},
-    trace::{TraceContextExt, TracerProvider as _},
+    trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _},
 };
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource,
+    propagation::TraceContextPropagator,
+    trace::{SdkTracer, SdkTracerProvider},
+};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
     EnvFilter, Layer, Registry,
-    filter::{FilterExt, dynamic_filter_fn, filter_fn},
+    filter::{FilterExt, filter_fn},
     layer::SubscriberExt,
     util::SubscriberInitExt,
 };
@@ -29,12 +40,70 @@ use crate::config::LogFormat;
 /// What is logged without `RUST_LOG`: sqlx and sea-orm only when something goes wrong.
 const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,sea_orm=warn";
 
-/// What becomes a span in a trace: our spans, sea-orm's one per statement; never the HTTP
-/// client that exports the spans (its own spans would be exported in turn, for ever).
-const TRACE_FILTER: &str = "info,sqlx=warn,hyper=off,hyper_util=off,h2=off,reqwest=off,opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off";
+/// What becomes a span in a trace: our spans (statements are added by [`statement`]); never the
+/// HTTP client that exports the spans (its own spans would be exported in turn, for ever).
+const TRACE_FILTER: &str = "info,sqlx=warn,sea_orm=warn,hyper=off,hyper_util=off,h2=off,reqwest=off,opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off";
 
 /// Set once traces are exported: read where a span would otherwise cost something.
 static TRACES: AtomicBool = AtomicBool::new(false);
+/// Set with JSON logs or traces: the request's spans are then made at INFO, so that every line
+/// carries the request id; otherwise at DEBUG, where the text log at `info` skips them.
+static SPANS: AtomicBool = AtomicBool::new(false);
+/// The tracer statement spans are made with (while traces are exported).
+static TRACER: OnceLock<SdkTracer> = OnceLock::new();
+/// The longest statement text a span carries.
+const MAX_STATEMENT: usize = 2048;
+
+/// Whether the request's spans are wanted at INFO (JSON logs or traces).
+pub fn request_spans() -> bool {
+    SPANS.load(Ordering::Relaxed)
+}
+
+/// A span for a SQL statement that has just run, as a child of the current span, dated by
+/// its measured `elapsed` (sea-orm's metric callback calls this as the statement returns).
+/// Why not sea-orm's own `tracing-spans`: compiled in, it wraps every query's future in one
+/// more instrumented future and moves it, traces or not: 6% more instructions for a page of
+/// recipes (bench/NOTES.md, section 14). `sql` is the parameterized text, never the values.
+pub fn statement(sql: &str, elapsed: Duration, failed: bool) {
+    if !traces_enabled() {
+        return;
+    }
+    let Some(tracer) = TRACER.get() else {
+        return;
+    };
+    let parent = tracing::Span::current().context();
+    if !parent.span().span_context().is_sampled() {
+        return; // outside a request (background work), or a trace not sampled
+    }
+    let end = SystemTime::now();
+    let start = end.checked_sub(elapsed).unwrap_or(end);
+    let mut text = sql.trim();
+    if text.len() > MAX_STATEMENT {
+        let cut = (0..=MAX_STATEMENT)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text = &text[..cut];
+    }
+    let operation = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("SQL")
+        .to_ascii_uppercase();
+    let mut span = tracer
+        .span_builder(operation.clone())
+        .with_kind(SpanKind::Client)
+        .with_start_time(start)
+        .with_attributes([
+            KeyValue::new("db.operation.name", operation),
+            KeyValue::new("db.query.text", text.to_owned()),
+        ])
+        .start_with_context(tracer, &parent);
+    if failed {
+        span.set_status(Status::error("the statement failed"));
+    }
+    span.end_with_timestamp(end);
+}
 
 /// Whether spans are exported (an OTLP endpoint is configured).
 pub fn traces_enabled() -> bool {
@@ -82,35 +151,34 @@ pub fn init(format: LogFormat, traces: bool) -> Result<Telemetry, TelemetryError
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![log_layer(format)];
     if let Some(provider) = &provider {
         let tracer = provider.tracer("smilecook");
-        // A statement outside any span (migrations, the key refresh every second, the mail
-        // outbox's polls) would be a trace of its own: noise, not something anyone follows.
-        let in_context = dynamic_filter_fn(|meta, cx| {
-            !(meta.is_span() && meta.target().starts_with("sea_orm"))
-                || cx.lookup_current().is_some()
-        });
+        let _ = TRACER.set(tracer.clone());
         let otel = tracing_opentelemetry::layer()
             .with_tracer(tracer)
-            .with_filter(EnvFilter::new(TRACE_FILTER).and(in_context));
+            .with_filter(EnvFilter::new(TRACE_FILTER));
         layers.push(otel.boxed());
         TRACES.store(true, Ordering::Relaxed);
     }
+    SPANS.store(
+        provider.is_some() || format == LogFormat::Json,
+        Ordering::Relaxed,
+    );
     tracing_subscriber::registry().with(layers).try_init()?;
     Ok(Telemetry { provider })
 }
 
-/// The log, filtered by `RUST_LOG`; our own spans are always kept, so that a warning carries
-/// its request id and trace id whatever the level asked for.
+/// The log, filtered by `RUST_LOG`. In JSON our own spans are always kept, so that a warning
+/// carries its request id and trace id whatever the level asked for; the text log shows them
+/// from `debug` on.
 fn log_layer(format: LogFormat) -> Box<dyn Layer<Registry> + Send + Sync> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let ours = filter_fn(|meta| meta.is_span() && meta.target().starts_with("smilecook"));
-    let filter = filter.or(ours);
     match format {
         LogFormat::Text => tracing_subscriber::fmt::layer().with_filter(filter).boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
             .event_format(json::FlatJson)
-            .with_filter(filter)
+            .with_filter(filter.or(ours))
             .boxed(),
     }
 }
