@@ -299,9 +299,15 @@ impl Pipeline {
         let new_document = cached.is_none().then(|| document.clone());
         let mut request = request;
         request.set_parsed_query(document);
-        let schema = match validated {
-            true => &self.schemas.revalidator,
-            false => &self.schemas.executor,
+        let traced = match &self.schemas.traced {
+            Some(traced) if crate::telemetry::sampled(&spans.graphql) => Some(traced),
+            _ => None,
+        };
+        let schema = match (validated, traced) {
+            (true, Some((_, revalidator))) => revalidator,
+            (false, Some((executor, _))) => executor,
+            (true, None) => &self.schemas.revalidator,
+            (false, None) => &self.schemas.executor,
         };
         let response = schema.execute(self.attach(request, context, spans)).await;
         if !executed(&response) {

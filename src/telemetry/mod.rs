@@ -175,7 +175,19 @@ fn log_layer(format: LogFormat) -> Box<dyn Layer<Registry> + Send + Sync> {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let ours = filter_fn(|meta| meta.is_span() && meta.target().starts_with("smilecook"));
     match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().with_filter(filter).boxed(),
+        LogFormat::Text => {
+            // Our spans are at INFO while traces are exported; the text log still shows them
+            // only from `debug` on, as without traces: formatting their fields costs.
+            let verbose = filter
+                .max_level_hint()
+                .is_some_and(|level| level >= tracing::level_filters::LevelFilter::DEBUG);
+            let quiet = filter_fn(move |meta| {
+                verbose || !(meta.is_span() && meta.target().starts_with("smilecook"))
+            });
+            tracing_subscriber::fmt::layer()
+                .with_filter(filter.and(quiet))
+                .boxed()
+        }
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
             .event_format(json::FlatJson)
@@ -263,6 +275,11 @@ pub fn continue_trace(span: &tracing::Span, headers: &HeaderMap) {
             }
         });
     }
+}
+
+/// Whether `span` is in a trace that is exported (false while traces are off).
+pub fn sampled(span: &tracing::Span) -> bool {
+    traces_enabled() && span.context().span().span_context().is_sampled()
 }
 
 /// Marks a request's span whose trace the sampler left out: the spans under it are then not
