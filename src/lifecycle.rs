@@ -17,8 +17,13 @@ use tokio_util::{
     task::{TaskTracker, task_tracker::TaskTrackerToken},
 };
 
+/// Cheap to clone: one `Arc` (the pipeline is cloned per request, and a `CancellationToken`'s
+/// clone and drop each take a lock).
 #[derive(Clone, Default)]
-pub struct Lifecycle {
+pub struct Lifecycle(std::sync::Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
     draining: CancellationToken,
     stopping: CancellationToken,
     connections: TaskTracker,
@@ -30,39 +35,39 @@ pub struct Live(#[allow(dead_code)] TaskTrackerToken);
 impl Lifecycle {
     /// From now on `/readyz` answers 503.
     pub fn drain(&self) {
-        self.draining.cancel();
+        self.0.draining.cancel();
     }
 
     pub fn is_draining(&self) -> bool {
-        self.draining.is_cancelled()
+        self.0.draining.is_cancelled()
     }
 
     /// Ends every long-lived connection (and drains, if that had not begun).
     pub fn stop(&self) {
-        self.draining.cancel();
-        self.stopping.cancel();
-        self.connections.close();
+        self.0.draining.cancel();
+        self.0.stopping.cancel();
+        self.0.connections.close();
     }
 
     /// Resolves once [`Lifecycle::stop`] is called (at once if it was).
     pub async fn stopping(&self) {
-        self.stopping.cancelled().await;
+        self.0.stopping.cancelled().await;
     }
 
     /// A token for a long-lived connection, held until it has closed.
     pub fn live(&self) -> Live {
-        Live(self.connections.token())
+        Live(self.0.connections.token())
     }
 
     /// Long-lived connections open now.
     pub fn connections(&self) -> usize {
-        self.connections.len()
+        self.0.connections.len()
     }
 
     /// Resolves once stopping has begun and every long-lived connection has closed.
     pub async fn closed(&self) {
         self.stopping().await;
-        self.connections.wait().await;
+        self.0.connections.wait().await;
     }
 }
 
