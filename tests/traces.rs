@@ -268,3 +268,84 @@ async fn spans_still_queued_and_the_mails_span_are_exported_when_the_server_stop
 fn is_statement(span: &Span) -> bool {
     span.attributes.iter().any(|kv| kv.key == "db.query.text")
 }
+
+/// The headers observability reads from clients, made hostile: a `traceparent` 10,000
+/// characters long, one repeated 1,000 times, request ids past their bound, each sent 25 times
+/// at once. The server answers every one and stays up; the trace ids it logs are its own.
+#[tokio::test]
+async fn hostile_trace_and_request_id_headers_are_answered_and_change_nothing() {
+    let (endpoint, _received) = receiver().await;
+    let mut server = Binary::start_with_env(
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("LOG_FORMAT", "json"),
+            // A line at the end of each request, with its span's fields.
+            ("RUST_LOG", "info,tower_http=debug"),
+        ],
+    )
+    .await;
+    let long = format!("00-{}-{}-01", "a".repeat(5_000), "b".repeat(4_990));
+    let shapes: Vec<Vec<(&str, String)>> = vec![
+        vec![("traceparent", long)],
+        (0..1_000)
+            .map(|i| {
+                (
+                    "traceparent",
+                    format!("00-{:032x}-{:016x}-01", i + 1, i + 1),
+                )
+            })
+            .collect(),
+        vec![("x-request-id", "r".repeat(10_000))],
+        vec![(
+            "traceparent",
+            "00-00000000000000000000000000000000-0000000000000000-01".into(),
+        )],
+    ];
+    for shape in &shapes {
+        let sends = (0..25).map(|_| {
+            let mut request = server
+                .client
+                .post(server.url("/graphql"))
+                .json(&json!({ "query": "{ __typename }" }));
+            for (name, value) in shape {
+                request = request.header(*name, value.as_str());
+            }
+            request.send()
+        });
+        for answer in futures::future::join_all(sends).await {
+            let answer = answer.expect("answered");
+            // Too many headers or too long a header is the HTTP layer's 431; anything else is
+            // answered as if the header were not there.
+            assert!(
+                [200, 431].contains(&answer.status().as_u16()),
+                "{}",
+                answer.status()
+            );
+        }
+    }
+    server.assert_alive(SOON).await;
+    // The log is read by a thread of the test: wait for the lines to come.
+    let deadline = tokio::time::Instant::now() + SOON;
+    let log = loop {
+        let log = server.log().join("\n");
+        let finished = log.matches("finished processing request").count();
+        if finished >= 75 {
+            break log;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{finished} requests logged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        !log.contains(&"r".repeat(129)),
+        "an overlong request id was logged"
+    );
+    assert!(
+        !log.contains(&"a".repeat(100)),
+        "an invalid traceparent was taken"
+    );
+}
