@@ -58,7 +58,7 @@ fn request_in_two_halves(server: &Binary, body: &str) -> (String, String, String
 #[tokio::test]
 async fn sigterm_drains_then_finishes_requests_in_flight_and_sends_sockets_elsewhere() {
     // Long enough a delay that the test sees the draining phase on a busy machine.
-    let mut server = Binary::start(&["--shutdown-delay=15s", "--shutdown-grace=60s"]).await;
+    let mut server = Binary::start(&["--shutdown-delay=20s", "--shutdown-grace=60s"]).await;
 
     let mut socket = WsClient::connect(&server.addr, None).await;
     assert!(is_ack(&socket.init(None).await));

@@ -229,16 +229,20 @@ impl Lane {
         matches!(outcome, Err(SendFailure::Unreachable(_)))
     }
 
+    /// Waits for the next of `ticks`: false once the worker stops.
+    async fn tick(&self, ticks: &mut tokio::time::Interval) -> bool {
+        tokio::select! {
+            _ = ticks.tick() => true,
+            () = self.stop.cancelled() => false,
+        }
+    }
+
     /// Every [`MEASURE`]: how long the oldest unsent mail has waited, for the metrics (a
     /// no-op without them but for one cheap query).
     async fn measure(self) {
         let mut ticks = tokio::time::interval(MEASURE);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                () = self.stop.cancelled() => return,
-            }
+        while self.tick(&mut ticks).await {
             let now = self.clock.now();
             match db::outbox::oldest_unsent(&self.db).await {
                 Ok(oldest) => {
@@ -255,11 +259,7 @@ impl Lane {
     async fn prune(self, window: Duration) {
         let mut ticks = tokio::time::interval(PRUNE);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                () = self.stop.cancelled() => return,
-            }
+        while self.tick(&mut ticks).await {
             let now = self.clock.now();
             let (done, stale) = (time::before(now, window), time::before(now, GIVE_UP_AFTER));
             match db::outbox::prune(&self.db, done, stale).await {
