@@ -442,11 +442,7 @@ fn parse(text: &str) -> Result<ClientMessage, Close> {
     serde_json::from_str(text).map_err(|e| {
         let mut reason = format!("Invalid message received: {e}");
         // A close frame's reason holds at most 123 bytes.
-        let end = (0..=123.min(reason.len()))
-            .rev()
-            .find(|&i| reason.is_char_boundary(i))
-            .unwrap_or(0);
-        reason.truncate(end);
+        reason.truncate(reason.floor_char_boundary(123));
         Close::new(4400, reason)
     })
 }

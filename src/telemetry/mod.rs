@@ -78,14 +78,8 @@ pub fn statement(sql: &str, elapsed: Duration, failed: bool) {
     }
     let end = SystemTime::now();
     let start = end.checked_sub(elapsed).unwrap_or(end);
-    let mut text = sql.trim();
-    if text.len() > MAX_STATEMENT {
-        let cut = (0..=MAX_STATEMENT)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        text = &text[..cut];
-    }
+    let text = sql.trim();
+    let text = &text[..text.floor_char_boundary(MAX_STATEMENT)];
     let operation = text
         .split_whitespace()
         .next()
