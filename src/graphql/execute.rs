@@ -142,21 +142,12 @@ impl Prepared {
 impl Pipeline {
     /// Parses and checks `request` (once; [`Self::run_prepared`] uses the result).
     pub fn prepare(&self, request: Request) -> Prepared {
-        // INFO with JSON logs or traces, else DEBUG (see `http::spans`).
-        let graphql = match crate::telemetry::request_spans() {
-            true => tracing::info_span!(
-                "graphql",
-                operation = Empty,
-                operation_type = Empty,
-                user_id = Empty
-            ),
-            false => tracing::debug_span!(
-                "graphql",
-                operation = Empty,
-                operation_type = Empty,
-                user_id = Empty
-            ),
-        };
+        let graphql = crate::telemetry::request_span!(
+            "graphql",
+            operation = Empty,
+            operation_type = Empty,
+            user_id = Empty
+        );
         let check = || self.limits.prepare(&request.query, &request.variables);
         // A span of its own only for traces: the log has nothing to say of parsing.
         let checked = match crate::telemetry::traces_enabled() {

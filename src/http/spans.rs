@@ -26,32 +26,20 @@ pub fn request_span(request: &Request<Body>) -> tracing::Span {
         .and_then(|id| id.to_str().ok())
         .filter(|id| id.len() <= MAX_REQUEST_ID)
         .unwrap_or_default();
-    // At INFO with JSON logs or traces, so that every line and span carries the request id;
-    // else at DEBUG, where the text log at `info` makes nothing of it (formatting a span's
-    // fields costs 3% of a page of recipes: bench/NOTES.md, section 14).
-    macro_rules! request_span {
-        ($level:expr) => {
-            tracing::span!(
-                $level,
-                "request",
-                otel.name = tracing::field::Empty,
-                otel.kind = "server",
-                method = %method,
-                path,
-                request_id,
-                trace_id = tracing::field::Empty,
-                status = tracing::field::Empty,
-                // Recorded by the GraphQL pipeline (`graphql::execute`) when known.
-                operation = tracing::field::Empty,
-                operation_type = tracing::field::Empty,
-                user_id = tracing::field::Empty,
-            )
-        };
-    }
-    let span = match telemetry::request_spans() {
-        true => request_span!(tracing::Level::INFO),
-        false => request_span!(tracing::Level::DEBUG),
-    };
+    let span = telemetry::request_span!(
+        "request",
+        otel.name = tracing::field::Empty,
+        otel.kind = "server",
+        method = %method,
+        path,
+        request_id,
+        trace_id = tracing::field::Empty,
+        status = tracing::field::Empty,
+        // Recorded by the GraphQL pipeline (`graphql::execute`) when known.
+        operation = tracing::field::Empty,
+        operation_type = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+    );
     if telemetry::traces_enabled() {
         // The span's name in a trace, formatted only for traces; a long path (no route of ours
         // is) would make a name per request for a trace store to index.

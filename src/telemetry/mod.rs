@@ -60,6 +60,20 @@ pub fn request_spans() -> bool {
     SPANS.load(Ordering::Relaxed)
 }
 
+/// A span of the request's (`tracing::span!`'s arguments but the level): at INFO with JSON logs
+/// or traces, so that every line and span carries the request's fields; else at DEBUG, where
+/// the text log at `info` makes nothing of it (formatting a span's fields costs 3% of a page of
+/// recipes: bench/NOTES.md, section 14).
+macro_rules! request_span {
+    ($($args:tt)*) => {
+        match $crate::telemetry::request_spans() {
+            true => tracing::span!(tracing::Level::INFO, $($args)*),
+            false => tracing::span!(tracing::Level::DEBUG, $($args)*),
+        }
+    };
+}
+pub(crate) use request_span;
+
 /// A span for a SQL statement that has just run, as a child of the current span, dated by
 /// its measured `elapsed` (sea-orm's metric callback calls this as the statement returns).
 /// Why not sea-orm's own `tracing-spans`: compiled in, it wraps every query's future in one
