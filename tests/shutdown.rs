@@ -157,9 +157,8 @@ async fn stalling_smtp() -> (String, tokio::task::JoinHandle<()>) {
 /// The outbox rows of the binary's database: (claimed, sent) for each.
 async fn outbox(server: &Binary) -> Vec<(bool, bool)> {
     use sea_orm::{ConnectionTrait, Statement};
-    let db = sea_orm::Database::connect(server.database_url())
-        .await
-        .expect("the database");
+    let url = server.arg("database-url").expect("a database");
+    let db = sea_orm::Database::connect(url).await.expect("the database");
     let query = "SELECT claimed_until IS NOT NULL AS claimed, sent_at IS NOT NULL AS sent \
                  FROM mail_outbox";
     let statement = Statement::from_string(db.get_database_backend(), query);

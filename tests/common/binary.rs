@@ -122,14 +122,10 @@ impl Binary {
 
     /// Runs `smilecook clients <action>` on this binary's database: its standard output.
     pub fn clients_command(&self, action: &[&str]) -> String {
-        let database = self
-            .args
-            .iter()
-            .find(|arg| arg.starts_with("--database-url="))
-            .expect("a database");
+        let database = self.arg("database-url").expect("a database");
         let output = Command::new(env!("CARGO_BIN_EXE_smilecook"))
             .arg("clients")
-            .arg(database)
+            .arg(format!("--database-url={database}"))
             .args(action)
             .env("RUST_LOG", "warn")
             .output()
@@ -140,14 +136,6 @@ impl Binary {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.addr)
-    }
-
-    /// The database this binary uses.
-    pub fn database_url(&self) -> &str {
-        self.args
-            .iter()
-            .find_map(|arg| arg.strip_prefix("--database-url="))
-            .expect("a database")
     }
 
     /// Sends SIGTERM, as an orchestrator does to stop an instance, without waiting.
