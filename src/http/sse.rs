@@ -29,7 +29,7 @@ use super::{
 use crate::{
     error::{AppError, Refusal, RequestError},
     graphql::execute::Outcome,
-    observe::{self, Transport},
+    observe::Transport,
     request::RequestContext,
 };
 
@@ -48,7 +48,7 @@ pub async fn respond(
     mut context: RequestContext,
 ) -> Response {
     let admission = &gql.pipeline.admission;
-    let mut slot = match admission.connect(context.client) {
+    let mut slot = match admission.connect(context.client, Transport::Sse) {
         Ok(slot) => slot,
         Err(error) => {
             let error = RequestError::new(Refusal::TooManyConnections, error.message());
@@ -90,7 +90,6 @@ fn events(
     gql: &GraphQlState,
 ) -> Response {
     let steps = Box::pin(steps);
-    let live = observe::Live::connection(Transport::Sse);
     let events = stream::unfold((steps, Next::Step), |(mut steps, next)| async move {
         let event = match next {
             Next::Done => return None,
@@ -108,7 +107,7 @@ fn events(
         Some((event, (steps, Next::Done)))
     })
     .map(move |event| {
-        let _held = (&slot, &live);
+        let _held = &slot;
         Ok::<_, Infallible>(event)
     });
     let keepalive = KeepAlive::new().interval(gql.sse_keepalive);

@@ -57,7 +57,7 @@ use crate::{
         admission::Slot,
         execute::{Outcome, Pipeline},
     },
-    observe::{self, Transport},
+    observe::Transport,
     request::{DpopEvidence, DpopProof, RequestContext},
 };
 
@@ -93,7 +93,11 @@ pub async fn upgrade(
     }
     let context = request_context(&gql, peer, &headers, Some("GET"));
     let dpop_url = dpop_url(&gql);
-    let slot = match gql.pipeline.admission.connect(context.client) {
+    let slot = match gql
+        .pipeline
+        .admission
+        .connect(context.client, Transport::WebSocket)
+    {
         Ok(slot) => slot,
         Err(error) => {
             let error = RequestError::new(Refusal::TooManyConnections, error.message());
@@ -109,7 +113,6 @@ pub async fn upgrade(
         .max_message_size(ws.max_message_bytes)
         .max_frame_size(ws.max_message_bytes)
         .on_upgrade(move |socket| async move {
-            let _live = observe::Live::connection(Transport::WebSocket);
             let connection = Connection {
                 pipeline,
                 ws,

@@ -9,7 +9,7 @@ use std::{
 
 use uuid::Uuid;
 
-use crate::{error::AppError, lifecycle::Live};
+use crate::{error::AppError, lifecycle::Live, observe};
 
 /// Open long-lived connections, counted per user and per client address.
 pub struct Connections {
@@ -43,8 +43,9 @@ pub struct Slot {
     connections: Arc<Connections>,
     user: Option<Uuid>,
     address: Option<IpAddr>,
-    /// Counts the connection while it runs, so that a stopping server waits for its close.
-    pub(super) live: Option<Live>,
+    /// Counts the connection while it runs, so that a stopping server waits for its close,
+    /// and in the live-connection gauge.
+    pub(super) live: Option<(Live, observe::Live)>,
 }
 
 impl Connections {

@@ -29,6 +29,7 @@ use crate::{
     auth::guard::{Auth, Principal, TokenCheck},
     error::{AppError, AppResult, Refusal, RequestError},
     lifecycle::Lifecycle,
+    observe::{self, Transport},
     request::DpopEvidence,
 };
 
@@ -91,11 +92,12 @@ impl Admission {
             })
     }
 
-    /// A place for a long-lived connection from `client`; TOO_MANY_CONNECTIONS when the
-    /// address holds its share.
-    pub fn connect(&self, client: Option<IpAddr>) -> AppResult<Slot> {
+    /// A place for a long-lived connection from `client` over `transport`, counted (for the
+    /// limits, for a stopping server and in the live-connection gauge) until it is dropped;
+    /// TOO_MANY_CONNECTIONS when the address holds its share.
+    pub fn connect(&self, client: Option<IpAddr>, transport: Transport) -> AppResult<Slot> {
         let mut slot = self.connections.admit_address(client)?;
-        slot.live = Some(self.lifecycle.live());
+        slot.live = Some((self.lifecycle.live(), observe::Live::connection(transport)));
         Ok(slot)
     }
 
