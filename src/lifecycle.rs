@@ -26,6 +26,8 @@ pub struct Lifecycle(std::sync::Arc<Inner>);
 struct Inner {
     draining: CancellationToken,
     stopping: CancellationToken,
+    /// When stopping began: what is left of `SHUTDOWN_GRACE` counts from here.
+    stopped_at: std::sync::OnceLock<tokio::time::Instant>,
     connections: TaskTracker,
 }
 
@@ -44,6 +46,7 @@ impl Lifecycle {
 
     /// Ends every long-lived connection (and drains, if that had not begun).
     pub fn stop(&self) {
+        self.0.stopped_at.get_or_init(tokio::time::Instant::now);
         self.0.draining.cancel();
         self.0.stopping.cancel();
         self.0.connections.close();
@@ -52,6 +55,14 @@ impl Lifecycle {
     /// Resolves once [`Lifecycle::stop`] is called (at once if it was).
     pub async fn stopping(&self) {
         self.0.stopping.cancelled().await;
+    }
+
+    /// How long ago stopping began (zero before).
+    pub fn since_stop(&self) -> std::time::Duration {
+        self.0
+            .stopped_at
+            .get()
+            .map_or_else(Default::default, |at| at.elapsed())
     }
 
     /// A token for a long-lived connection, held until it has closed.
@@ -94,5 +105,16 @@ mod tests {
         assert_eq!(lifecycle.connections(), 1);
         drop(live);
         assert_eq!(lifecycle.closed().now_or_never(), Some(()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_grace_counts_from_when_stopping_began() {
+        let lifecycle = Lifecycle::default();
+        tokio::time::advance(std::time::Duration::from_secs(3600)).await;
+        assert_eq!(lifecycle.since_stop(), std::time::Duration::ZERO);
+        lifecycle.stop();
+        tokio::time::advance(std::time::Duration::from_secs(5)).await;
+        lifecycle.stop(); // again: the first one counts
+        assert_eq!(lifecycle.since_stop(), std::time::Duration::from_secs(5));
     }
 }

@@ -179,7 +179,6 @@ impl Server {
             lifecycle.stopping().await;
             tokio::time::sleep(grace).await;
         };
-        let started = tokio::time::Instant::now();
         let finished = async {
             let served = serving.await;
             lifecycle.closed().await;
@@ -195,8 +194,9 @@ impl Server {
                 Ok(())
             }
         };
+        // What is left of the grace once stopping began (the server may have run for days).
         let left = grace
-            .saturating_sub(started.elapsed())
+            .saturating_sub(lifecycle.since_stop())
             .max(Duration::from_secs(1));
         mail.stop(left).await;
         tracing::info!("stopped");
