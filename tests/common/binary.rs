@@ -138,6 +138,41 @@ impl Binary {
         format!("{}{path}", self.addr)
     }
 
+    /// Whether this process still holds a listening socket on its port. Asked of the process
+    /// itself (its sockets in /proc), because a refused connection proves nothing: once the
+    /// port is free, another server on this machine may bind it.
+    pub fn listens(&self) -> bool {
+        let port = self
+            .addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok());
+        let port = format!("{:04X}", port.expect("a port"));
+        let listening: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .filter_map(|table| std::fs::read_to_string(table).ok())
+            .flat_map(|table| {
+                table
+                    .lines()
+                    .skip(1)
+                    .filter_map(|line| {
+                        let fields: Vec<&str> = line.split_whitespace().collect();
+                        let local_port = fields.get(1)?.rsplit(':').next()?;
+                        let inode = fields.get(9)?;
+                        (local_port == port && fields.get(3) == Some(&"0A"))
+                            .then(|| format!("socket:[{inode}]"))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", self.child.id())) else {
+            return false; // exited
+        };
+        fds.filter_map(Result::ok)
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|target| listening.iter().any(|l| target.to_string_lossy() == *l))
+    }
+
     /// Sends SIGTERM, as an orchestrator does to stop an instance, without waiting.
     pub fn sigterm(&self) {
         let pid = rustix::process::Pid::from_child(&self.child);
