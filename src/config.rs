@@ -5,6 +5,8 @@ use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
 
+use crate::graphql::persisted::DocumentPolicy;
+
 /// An SQLite file in the working directory, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://smilecook.db?mode=rwc";
 
@@ -353,6 +355,35 @@ pub struct Config {
     /// finish before the process exits anyway.
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Which documents may run: `any` (sent as text or by id), `trusted-for-anonymous`
+    /// (callers without an access token run trusted documents only), `trusted` (trusted
+    /// documents only; in development, GraphiQL excepted).
+    #[arg(long, env = "PERSISTED_DOCUMENTS", value_enum, default_value = "any")]
+    pub persisted_documents: DocumentPolicy,
+
+    /// A manifest of trusted documents to load at start (graphql-codegen's or Relay's
+    /// `{ "<id>": "<document>" }`, or Apollo's persisted query manifest).
+    #[arg(long, env = "TRUSTED_DOCUMENTS")]
+    pub trusted_documents: Option<PathBuf>,
+
+    /// Documents registered by clients (automatic persisted queries) kept in the database;
+    /// the oldest go first.
+    #[arg(long, env = "PERSISTED_DOCUMENTS_MAX", default_value_t = 10_000)]
+    pub persisted_documents_max: u64,
+
+    /// Memory for cached public answers (anonymous queries), in bytes; 0 turns the cache off.
+    #[arg(long, env = "RESPONSE_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub response_cache_bytes: usize,
+
+    /// The longest a cached public answer is served, should a change go unheard.
+    #[arg(long, env = "RESPONSE_CACHE_TTL", default_value = "60s", value_parser = parse_duration)]
+    pub response_cache_ttl: Duration,
+
+    /// `max-age` of public answers to GET requests (`Cache-Control: public`): how long
+    /// browsers and shared caches may reuse one without asking.
+    #[arg(long, env = "HTTP_CACHE_MAX_AGE", default_value = "10s", value_parser = parse_duration)]
+    pub http_cache_max_age: Duration,
 }
 
 /// Parses a configuration from command-line style arguments (and the environment), as `main`
@@ -465,6 +496,7 @@ impl fmt::Debug for Config {
             .field("session_idle_timeout", &self.session_idle_timeout)
             .field("app_env", &self.app_env)
             .field("log_format", &self.log_format)
+            .field("persisted_documents", &self.persisted_documents)
             .finish_non_exhaustive()
     }
 }

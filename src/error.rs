@@ -228,11 +228,16 @@ pub enum Refusal {
     ForbiddenOrigin,
     /// The client address holds as many long-lived connections as it may.
     TooManyConnections,
+    /// A persisted document's id that this server does not know (the client may send the
+    /// text with it).
+    PersistedQueryNotFound,
+    /// A document the server's policy does not run (`PERSISTED_DOCUMENTS`).
+    DocumentNotTrusted,
 }
 
 impl Refusal {
     /// Every refusal (tests/error_codes.rs holds the README's table to their codes).
-    pub const ALL: [Refusal; 19] = [
+    pub const ALL: [Refusal; 21] = [
         Self::BadRequest,
         Self::UnsupportedMediaType,
         Self::MethodNotAllowed,
@@ -252,6 +257,8 @@ impl Refusal {
         Self::BadUserInput,
         Self::ForbiddenOrigin,
         Self::TooManyConnections,
+        Self::PersistedQueryNotFound,
+        Self::DocumentNotTrusted,
     ];
 
     pub fn code(self) -> &'static str {
@@ -275,6 +282,8 @@ impl Refusal {
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::ForbiddenOrigin => "FORBIDDEN",
             Self::TooManyConnections => "TOO_MANY_CONNECTIONS",
+            Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            Self::DocumentNotTrusted => "DOCUMENT_NOT_TRUSTED",
         }
     }
 }

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{OnceCell, broadcast};
 use uuid::Uuid;
 
-use crate::{db, error::AppResult, tasks::BackgroundTask};
+use crate::{cache::Freshness, db, error::AppResult, tasks::BackgroundTask};
 
 type FollowError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -127,6 +127,8 @@ pub struct Events {
     following: Arc<AtomicBool>,
     /// Followers whose subscription is set up ([`Follower::ready`]).
     ready: Arc<AtomicUsize>,
+    /// The epoch of public content, moved by every change (`cache::freshness`).
+    freshness: Freshness,
 }
 
 /// One subscription's place on the bus. It receives every event from its creation on, and
@@ -165,6 +167,7 @@ impl Default for Events {
             relay: None,
             following: Arc::new(AtomicBool::new(false)),
             ready: Arc::new(AtomicUsize::new(0)),
+            freshness: Freshness::default(),
         }
     }
 }
@@ -179,6 +182,7 @@ impl Events {
     ) -> (Self, BackgroundTask) {
         let channel = format!("{prefix}recipe-events");
         let events = Self {
+            freshness: Freshness::over_redis(conn.clone(), prefix),
             relay: Some(Relay::Redis {
                 conn,
                 channel: channel.clone(),
@@ -238,6 +242,7 @@ impl Events {
     /// Announces a committed change: to this instance's subscribers at once, and to the other
     /// instances through the relay (a relay that fails is logged; the write stands).
     pub async fn publish(&self, event: RecipeEvent) {
+        self.freshness.advance().await;
         let _ = self.local.send(Announced::new(event));
         let Some(relay) = &self.relay else { return };
         let wire = Wire {
@@ -267,6 +272,17 @@ impl Events {
         }
     }
 
+    /// The epoch of public content, which every change moves (`cache::freshness`); `None`
+    /// while it cannot be known: Redis does not answer, or the PostgreSQL relay is down (a
+    /// change elsewhere would go unheard).
+    pub async fn epoch(&self) -> Option<u64> {
+        if matches!(self.relay, Some(Relay::Postgres(_))) && !self.following.load(Ordering::Acquire)
+        {
+            return None;
+        }
+        self.freshness.current().await
+    }
+
     pub fn subscribe(&self) -> Follower {
         Follower {
             receiver: self.local.subscribe(),
@@ -289,6 +305,8 @@ impl Events {
                 self.0.store(false, Ordering::Release);
             }
         }
+        // Whatever changed while nothing was heard is a change too.
+        self.freshness.advance_local();
         self.following.store(true, Ordering::Release);
         Following(Arc::clone(&self.following))
     }
@@ -303,6 +321,7 @@ impl Events {
     fn arrived(&self, text: &str) {
         match serde_json::from_str::<Wire>(text) {
             Ok(wire) if wire.origin != self.origin => {
+                self.freshness.advance_local();
                 let _ = self.local.send(Announced::new(wire.event));
             }
             Ok(_) => {}

@@ -48,6 +48,25 @@ enum Command {
     /// Services allowed to introspect tokens (`POST /oauth/introspect` with HTTP Basic):
     /// `add ID` (prints the secret, once), `list`, `remove ID`.
     Clients(ClientsArgs),
+    /// Trusted documents (the operations a frontend was built with): `trust MANIFEST` (a
+    /// graphql-codegen, Relay or Apollo manifest; every instance knows them at once), `list`,
+    /// `distrust ID`.
+    Documents(DocumentsArgs),
+}
+
+#[derive(clap::Args)]
+struct DocumentsArgs {
+    #[command(subcommand)]
+    action: DocumentsAction,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Subcommand)]
+enum DocumentsAction {
+    Trust { manifest: std::path::PathBuf },
+    List,
+    Distrust { id: String },
 }
 
 #[derive(clap::Args)]
@@ -130,6 +149,9 @@ async fn main() -> ExitCode {
         Command::Seed(args) => seed_demo(&args.config, args.recipes).await,
         Command::Keys(args) => commands::keys(&args.config, args.action).await,
         Command::Clients(args) => commands::clients(&args.database.database_url, args.action).await,
+        Command::Documents(args) => {
+            commands::documents(&args.database.database_url, args.action).await
+        }
     };
     telemetry.shutdown().await;
     match result {
@@ -143,13 +165,13 @@ async fn main() -> ExitCode {
 }
 
 mod commands {
-    //! `smilecook keys` and `smilecook clients`: what they print.
+    //! `smilecook keys`, `smilecook clients` and `smilecook documents`: what they print.
 
     use smilecook::{
         config::Config, db::service_clients, introspection, startup, startup::keys::for_command,
     };
 
-    use super::{ClientsAction, KeysAction};
+    use super::{ClientsAction, DocumentsAction, KeysAction};
 
     type Outcome = Result<(), Box<dyn std::error::Error>>;
 
@@ -231,6 +253,33 @@ mod commands {
         }
         Ok(())
     }
+    pub async fn documents(database_url: &str, action: DocumentsAction) -> Outcome {
+        use smilecook::{db::persisted_documents, graphql::persisted, time::Clock};
+        let db = startup::connect_and_migrate(database_url).await?;
+        match action {
+            DocumentsAction::Trust { manifest } => {
+                let text = std::fs::read_to_string(&manifest)
+                    .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
+                let count = persisted::trust_manifest(&db, &text, &Clock::system()).await?;
+                println!("trusted {count} documents from {}", manifest.display());
+            }
+            DocumentsAction::List => {
+                for document in persisted_documents::trusted(&db).await? {
+                    let first_line = document.body.lines().next().unwrap_or_default();
+                    println!("{} {}", document.id, first_line);
+                }
+            }
+            DocumentsAction::Distrust { id } => {
+                let id = persisted::normal_id(id.strip_prefix("sha256:").unwrap_or(&id));
+                if !persisted_documents::distrust(&db, &id).await? {
+                    return Err(format!("no trusted document {id}").into());
+                }
+                println!("distrusted {id}: running instances stop trusting it within a minute");
+            }
+        }
+        Ok(())
+    }
+
 }
 
 async fn seed_demo(config: &Config, recipes: usize) -> Result<(), Box<dyn std::error::Error>> {

@@ -19,6 +19,9 @@ pub struct RequestContext {
     /// The `User-Agent` the client sent (at most [`USER_AGENT_MAX`] characters), which names
     /// the device of a login session.
     pub user_agent: Option<String>,
+    /// The request came from the server's own GraphiQL page (`X-GraphiQL`), which in
+    /// development may run documents a trusted-only policy refuses.
+    pub explorer: bool,
 }
 
 pub const USER_AGENT_MAX: usize = 256;

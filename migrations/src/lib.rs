@@ -15,6 +15,7 @@ mod m20261202_000008_email_verification;
 mod m20261204_000009_mailboxes_and_mail_requests;
 mod m20261204_000010_signing_keys;
 mod m20261204_000011_service_clients;
+mod m20261204_000012_persisted_documents;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_mailboxes_and_mail_requests::Migration),
             Box::new(m20261204_000010_signing_keys::Migration),
             Box::new(m20261204_000011_service_clients::Migration),
+            Box::new(m20261204_000012_persisted_documents::Migration),
         ]
     }
 }

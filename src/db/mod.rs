@@ -5,6 +5,7 @@ pub mod denylist;
 pub mod email_verifications;
 pub mod mail_requests;
 pub mod outbox;
+pub mod persisted_documents;
 pub mod password_resets;
 pub mod recipe_pages;
 pub mod recipes;

@@ -23,10 +23,11 @@ use super::{
     doc_cache::{Cached, validation_key},
     limits::QueryLimits,
     loaders::RequestLoader,
+    persisted::{self, Documents},
     schema::Schemas,
 };
 use crate::{
-    auth::guard::Auth,
+    auth::guard::{Auth, Principal},
     error::{AppError, Refusal, RequestError},
     observe::{self, Operation, labels},
     request::{ClientAddr, DpopEvidence, RequestContext, UserAgent},
@@ -45,12 +46,19 @@ pub struct Pipeline {
     pub db: sea_orm::DatabaseConnection,
     /// Whether an operation or a connection may run.
     pub admission: Admission,
+    /// Documents named by id, and which documents may run.
+    pub documents: Documents,
 }
 
 /// A request whose checks before validation are done: its document, or why it was refused.
 pub struct Prepared {
     request: Request,
     checked: ServerResult<(ExecutableDocument, Option<Arc<Cached>>)>,
+    /// The caller, when it had to be known before parsing (`persisted.rs`): the request's
+    /// resolvers reuse it rather than check the token (and spend its DPoP proof) again.
+    caller: Option<Result<Option<Principal>, AppError>>,
+    /// A persisted query sent with its text, registered under this hash once it has run.
+    register: Option<String>,
     /// Where the operation's name and type, and the caller's user id once known, are recorded
     /// (never a variable or the document).
     spans: Spans,
@@ -69,6 +77,14 @@ impl Spans {
         self.graphql.record(field, value);
         self.outer.record(field, value);
     }
+}
+
+/// What a request's resolvers are given besides the request: the caller as the transport saw
+/// it, the spans that record it, and the caller once checked, if it was before parsing.
+struct With<'a> {
+    context: &'a RequestContext,
+    spans: &'a Spans,
+    caller: &'a Option<Result<Option<Principal>, AppError>>,
 }
 
 /// What running a request gave.
@@ -140,14 +156,31 @@ impl Prepared {
 }
 
 impl Pipeline {
-    /// Parses and checks `request` (once; [`Self::run_prepared`] uses the result).
-    pub fn prepare(&self, request: Request) -> Prepared {
+    /// Finds the document a request names and parses and checks it (once;
+    /// [`Self::run_prepared`] uses the result).
+    pub async fn prepare(&self, mut request: Request, context: &RequestContext) -> Prepared {
         let graphql = crate::telemetry::request_span!(
             "graphql",
             operation = Empty,
             operation_type = Empty,
             user_id = Empty
         );
+        let (caller, register) = match self.resolve(&mut request, context).await {
+            Ok(resolved) => resolved,
+            Err(error) => {
+                let spans = Spans {
+                    graphql,
+                    outer: Span::current(),
+                };
+                return Prepared {
+                    request,
+                    checked: Err(error),
+                    caller: None,
+                    register: None,
+                    spans,
+                };
+            }
+        };
         let check = || self.limits.prepare(&request.query, &request.variables);
         // A span of its own only for traces: the log has nothing to say of parsing.
         let checked = match crate::telemetry::traces_enabled() {
@@ -167,12 +200,36 @@ impl Pipeline {
         Prepared {
             request,
             checked,
+            caller,
+            register,
             spans,
         }
     }
 
+    /// The document a request names, and whether it may run (`persisted.rs`); the caller,
+    /// when that depends on who it is.
+    async fn resolve(
+        &self,
+        request: &mut Request,
+        context: &RequestContext,
+    ) -> Result<(Option<Result<Option<Principal>, AppError>>, Option<String>), ServerError> {
+        let resolved = (self.documents.resolve(request, context).await)
+            .map_err(|error| error.to_server_error())?;
+        if !resolved.needs_caller {
+            return Ok((None, resolved.register));
+        }
+        let caller = self.admission.caller(context).await;
+        match &caller {
+            Ok(Some(_)) => Ok((Some(caller), resolved.register)),
+            Ok(None) => Err(persisted::not_trusted().to_server_error()),
+            // A bad token is answered as such (TOKEN_EXPIRED, ...), as any field would.
+            Err(error) => Err(error.to_graphql().into_server_error(Default::default())),
+        }
+    }
+
     pub async fn run(&self, request: Request, context: &RequestContext) -> Outcome {
-        self.run_prepared(self.prepare(request), context).await
+        self.run_prepared(self.prepare(request, context).await, context)
+            .await
     }
 
     /// Runs a query or a mutation under admission (the concurrency and time limits).
@@ -190,14 +247,20 @@ impl Pipeline {
     }
 
     async fn run_checked(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
+        let registration = (prepared.register).map(|hash| (hash, prepared.request.query.clone()));
+        let with = With {
+            context,
+            spans: &prepared.spans,
+            caller: &prepared.caller,
+        };
         let response = match prepared.checked {
-            Ok((document, cached)) => {
-                self.execute(prepared.request, document, cached, context, &prepared.spans)
-                    .await
-            }
+            Ok((document, cached)) => self.execute(prepared.request, document, cached, with).await,
             Err(error) => Response::from_errors(vec![error]),
         };
         let executed = executed(&response);
+        if let (true, Some((hash, query))) = (executed, registration) {
+            self.documents.register(hash, &query).await;
+        }
         let response = match executed {
             true => response,
             false => request_errors(response),
@@ -229,6 +292,7 @@ impl Pipeline {
                     request: prepared.request,
                     checked,
                     spans: prepared.spans,
+                    ..prepared
                 };
                 let (pipeline, context) = (self.clone(), context.clone());
                 let outcome = async move { pipeline.run_prepared(prepared, &context).await };
@@ -238,16 +302,21 @@ impl Pipeline {
         // The subscription's set-up runs in its span (its events run later, outside it).
         let _span = prepared.spans.graphql.enter();
         let live = observe::Live::subscription();
+        let with = With {
+            context,
+            spans: &prepared.spans,
+            caller: &prepared.caller,
+        };
         let mut explain = Some((
             self.schemas.explainer.clone(),
-            self.attach(replay(&prepared.request), context, &prepared.spans),
+            self.attach(replay(&prepared.request), &with),
         ));
         let mut request = prepared.request;
         request.set_parsed_query(document);
-        let responses =
-            self.schemas
-                .executor
-                .execute_stream(self.attach(request, context, &prepared.spans));
+        let responses = self
+            .schemas
+            .executor
+            .execute_stream(self.attach(request, &with));
         responses
             .then(move |response| {
                 let _live = &live; // held as long as the subscription's stream
@@ -281,9 +350,9 @@ impl Pipeline {
         request: Request,
         document: ExecutableDocument,
         cached: Option<Arc<Cached>>,
-        context: &RequestContext,
-        spans: &Spans,
+        with: With<'_>,
     ) -> Response {
+        let spans = with.spans;
         let retry = replay(&request);
         let key = validation_key(request.operation_name.as_deref(), &request.variables);
         let validated = matches!((&cached, &key), (Some(c), Some(k)) if c.was_validated(k));
@@ -300,10 +369,10 @@ impl Pipeline {
             (true, None) => &self.schemas.revalidator,
             (false, None) => &self.schemas.executor,
         };
-        let response = schema.execute(self.attach(request, context, spans)).await;
+        let response = schema.execute(self.attach(request, &with)).await;
         if !executed(&response) {
             return (self.schemas.explainer)
-                .execute(self.attach(retry, context, spans))
+                .execute(self.attach(retry, &with))
                 .await;
         }
         // It executed, so it passed validation with this operation and these variables.
@@ -316,12 +385,16 @@ impl Pipeline {
     }
 
     /// The request's own context: its auth (checked on first use), loaders and address.
-    fn attach(&self, request: Request, context: &RequestContext, spans: &Spans) -> Request {
+    fn attach(&self, request: Request, with: &With<'_>) -> Request {
+        let (context, spans) = (with.context, with.spans);
+        let auth = Auth::new(context.authorization.clone(), context.dpop.clone())
+            .recorded_in([spans.graphql.clone(), spans.outer.clone()]);
+        let auth = match with.caller {
+            Some(caller) => auth.settled(caller.clone()),
+            None => auth,
+        };
         let request = request
-            .data(
-                Auth::new(context.authorization.clone(), context.dpop.clone())
-                    .recorded_in([spans.graphql.clone(), spans.outer.clone()]),
-            )
+            .data(auth)
             .data(RequestLoader::new(self.db.clone()));
         let request = match &context.dpop {
             Some(DpopEvidence::Proof(proof)) => request.data(proof.clone()),

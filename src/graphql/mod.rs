@@ -13,6 +13,7 @@ pub mod execute;
 pub mod limits;
 pub mod loaders;
 pub mod nesting;
+pub mod persisted;
 pub mod recipe;
 pub mod recipe_input;
 pub mod schema;

@@ -46,6 +46,18 @@ pub struct GraphQlState {
     pub trust_forwarded_for: bool,
     /// The address clients reach the server at (`PUBLIC_URL`): DPoP proofs name it.
     pub public_url: String,
+    pub caching: Caching,
+}
+
+/// What answers may be kept, here and by HTTP caches (`caching.rs`).
+#[derive(Clone)]
+pub struct Caching {
+    /// Public answers kept in this process (`RESPONSE_CACHE_BYTES`; none when 0).
+    pub responses: Option<std::sync::Arc<crate::cache::ResponseCache>>,
+    /// Whose epoch says whether a kept answer is still current.
+    pub events: crate::events::Events,
+    /// `max-age` of a public answer to a GET (`HTTP_CACHE_MAX_AGE`).
+    pub max_age: Duration,
 }
 
 /// The caller as HTTP shows them: the `Authorization` header, the `DPoP` proof of a request
@@ -64,6 +76,7 @@ pub fn request_context(
             .map(DpopEvidence::Proof),
         client: client_addr(gql.trust_forwarded_for, peer, headers),
         user_agent: user_agent(headers),
+        explorer: headers.contains_key("x-graphiql"),
     }
 }
 

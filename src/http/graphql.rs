@@ -30,6 +30,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
+    caching,
     endpoint::{GraphQlState, request_context},
     graphiql,
     media::{APPLICATION_JSON, MediaType, accepts, negotiate},
@@ -44,6 +45,7 @@ use crate::{
 #[serde(rename_all = "camelCase")]
 struct GetParams {
     query: Option<String>,
+    document_id: Option<String>,
     operation_name: Option<String>,
     variables: Option<String>,
     extensions: Option<String>,
@@ -65,7 +67,9 @@ pub async fn get(
         let error = RequestError::new(Refusal::BadRequest, "The URL parameters are malformed.");
         return problem(MediaType::Json, &error);
     };
-    if params.query.is_none() && wants_html && gql.graphiql {
+    let names_no_document =
+        params.query.is_none() && params.document_id.is_none() && params.extensions.is_none();
+    if names_no_document && wants_html && gql.graphiql {
         return graphiql::page("/graphql");
     }
     let Some(media) = negotiate(&headers) else {
@@ -75,8 +79,16 @@ pub async fn get(
         Ok(request) => request,
         Err(message) => return problem(media, &RequestError::new(Refusal::BadRequest, message)),
     };
+    let slot = match caching::look(&gql.caching, &context, &request).await {
+        caching::Looked::Hit(entry) => {
+            let response = bytes_response(StatusCode::OK, media, entry.body.clone());
+            let (scope, max_age) = (caching::Scope::Public, gql.caching.max_age);
+            return caching::conditional(&headers, response, Some(&entry.etag), scope, max_age);
+        }
+        caching::Looked::Miss(slot) => slot,
+    };
     // Parsed once, through every check a POST meets; a refused document is explained later.
-    let prepared = gql.pipeline.prepare(request);
+    let prepared = gql.pipeline.prepare(request, &context).await;
     if prepared.writes() {
         let error = RequestError::new(
             Refusal::MethodNotAllowed,
@@ -88,7 +100,34 @@ pub async fn get(
         return response;
     }
     let outcome = gql.pipeline.run_prepared(prepared, &context).await;
-    respond(media, outcome)
+    let scope = match (&outcome, caching::anonymous(&context)) {
+        (outcome, _) if !answered_whole(outcome) => caching::Scope::None,
+        (_, true) => caching::Scope::Public,
+        (_, false) => caching::Scope::Private,
+    };
+    let (response, etag) = respond_keeping(&gql, media, outcome, slot);
+    caching::conditional(&headers, response, etag.as_deref(), scope, gql.caching.max_age)
+}
+
+/// Whether an outcome is a whole answer: executed, without an error.
+fn answered_whole(outcome: &Outcome) -> bool {
+    outcome.executed && outcome.response.errors.is_empty() && outcome.refused.is_none()
+}
+
+/// Answers `outcome`; a whole answer is kept in the server's cache when `slot` says where
+/// (an anonymous query), and has its entity tag.
+fn respond_keeping(
+    gql: &GraphQlState,
+    media: MediaType,
+    outcome: Outcome,
+    slot: Option<caching::Slot>,
+) -> (Response, Option<String>) {
+    if !answered_whole(&outcome) {
+        return (respond(media, outcome), None);
+    }
+    let body = Bytes::from(encode(outcome));
+    let etag = caching::keep(&gql.caching, slot, &body, 0);
+    (bytes_response(StatusCode::OK, media, body), Some(etag))
 }
 
 pub async fn post(
@@ -131,7 +170,13 @@ pub async fn post(
         if event_stream {
             return sse::respond(&gql, request, context.clone()).await;
         }
-        let prepared = gql.pipeline.prepare(request);
+        let slot = match caching::look(&gql.caching, &context, &request).await {
+            caching::Looked::Hit(entry) => {
+                return bytes_response(StatusCode::OK, media, entry.body.clone());
+            }
+            caching::Looked::Miss(slot) => slot,
+        };
+        let prepared = gql.pipeline.prepare(request, &context).await;
         if prepared.subscribes() {
             let error = RequestError::new(
                 Refusal::BadRequest,
@@ -140,7 +185,9 @@ pub async fn post(
             );
             return problem(media, &error);
         }
-        respond(media, gql.pipeline.run_prepared(prepared, &context).await)
+        let slot = slot.filter(|_| !prepared.writes());
+        let outcome = gql.pipeline.run_prepared(prepared, &context).await;
+        respond_keeping(&gql, media, outcome, slot).0
     };
     if graphql_body {
         return single(Request::new(text)).await;
@@ -165,9 +212,18 @@ pub async fn post(
 fn parse_body(text: &str, max_batch: usize) -> Result<BatchRequest, String> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| format!("The request body is not valid JSON: {e}."))?;
-    let one = |v: Value| {
-        serde_json::from_value::<Request>(v)
-            .map_err(|e| format!("The request body is not a GraphQL request: {e}."))
+    let one = |mut v: Value| {
+        // GraphQL over HTTP's persisted operations name the document at the top level; the
+        // pipeline reads it from the extensions (`graphql::persisted`).
+        let document_id = v.as_object_mut().and_then(|body| body.remove("documentId"));
+        let mut request = serde_json::from_value::<Request>(v)
+            .map_err(|e| format!("The request body is not a GraphQL request: {e}."))?;
+        if let Some(id) = document_id {
+            let id = async_graphql::Value::from_json(id)
+                .map_err(|e| format!("`documentId` is not valid: {e}."))?;
+            request.extensions.insert("documentId".into(), id);
+        }
+        Ok::<_, String>(request)
     };
     match value {
         Value::Array(_) if max_batch == 0 => {
@@ -186,9 +242,12 @@ fn parse_body(text: &str, max_batch: usize) -> Result<BatchRequest, String> {
 }
 
 fn get_request(params: GetParams) -> Result<Request, String> {
-    let query = params
-        .query
-        .ok_or("A GET request needs a `query` URL parameter.")?;
+    let named = params.document_id.is_some() || params.extensions.is_some();
+    let query = match params.query {
+        Some(query) => query,
+        None if named => String::new(),
+        None => return Err("A GET request needs a `query` or `documentId` URL parameter.".into()),
+    };
     let mut request = Request::new(query);
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
@@ -201,6 +260,10 @@ fn get_request(params: GetParams) -> Result<Request, String> {
     if let Some(extensions) = params.extensions.filter(|v| !v.is_empty()) {
         request.extensions = serde_json::from_str(&extensions)
             .map_err(|e| format!("The `extensions` parameter is not valid JSON: {e}."))?;
+    }
+    if let Some(id) = params.document_id {
+        let id = async_graphql::Value::String(id);
+        request.extensions.insert("documentId".into(), id);
     }
     Ok(request)
 }
@@ -261,12 +324,12 @@ fn encode(outcome: Outcome) -> Vec<u8> {
     })
 }
 
-fn bytes_response(status: StatusCode, media: MediaType, bytes: Vec<u8>) -> Response {
+fn bytes_response(status: StatusCode, media: MediaType, bytes: impl Into<Bytes>) -> Response {
     let content_type = HeaderValue::from_static(match media {
         MediaType::GraphQlResponse => "application/graphql-response+json; charset=utf-8",
         MediaType::Json => "application/json; charset=utf-8",
     });
-    (status, [(header::CONTENT_TYPE, content_type)], bytes).into_response()
+    (status, [(header::CONTENT_TYPE, content_type)], bytes.into()).into_response()
 }
 
 fn content_type(headers: &HeaderMap) -> Option<String> {

@@ -6,6 +6,7 @@
 //! pipeline's admission, which every transport meets. [`problem`] is the one place a refused
 //! request becomes an HTTP response.
 
+pub mod caching;
 pub mod endpoint;
 pub mod graphiql;
 pub mod graphql;

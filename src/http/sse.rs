@@ -68,7 +68,7 @@ pub async fn respond(
     // The proof is spent: the stream's operation runs with the key it proved.
     context.dpop = proven(principal.as_ref());
     let outcomes = (gql.pipeline)
-        .stream(gql.pipeline.prepare(request), &context)
+        .stream(gql.pipeline.prepare(request, &context).await, &context)
         .map(|outcome| Step::Outcome(Box::new(outcome)))
         .chain(stream::once(async { Step::Finished }));
     let admission = admission.clone();

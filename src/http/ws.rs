@@ -348,7 +348,7 @@ impl Connection {
                     let refused = json!({ "id": id, "type": "error", "payload": errors });
                     return send(sink, refused).await;
                 }
-                let prepared = self.pipeline.prepare(*payload);
+                let prepared = self.pipeline.prepare(*payload, &self.context).await;
                 let outcomes = self.pipeline.stream(prepared, &self.context);
                 let (handle, registration) = AbortHandle::new_pair();
                 let tag = id.clone();

@@ -29,17 +29,19 @@ use crate::{
         secret::{self, SecretSource},
         throttle::{self, Allowances, MemoryThrottle, RedisThrottle, Throttle, ThrottleStore},
     },
+    cache::ResponseCache,
     config::Config,
     db,
     events::Events,
     graphql::{
         admission::{self, Admission},
         execute::Pipeline,
+        persisted::Documents,
         schema::{Limits, build_schemas},
     },
     http::{
         self,
-        endpoint::{GraphQlState, WsConfig},
+        endpoint::{Caching, GraphQlState, WsConfig},
         origin::Origins,
     },
     lifecycle::Lifecycle,
@@ -279,6 +281,15 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
     // Background workers get a handle of their own, which `db::stats` does not count.
     let background = connect_and_migrate(&config.database_url).await?;
     let (keys, key_refresh) = keys::load(&config, &secret, &background, &clock).await?;
+    if let Some(path) = &config.trusted_documents {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            StartupError::Config(format!("cannot read TRUSTED_DOCUMENTS {}: {e}", path.display()))
+        })?;
+        let count = crate::graphql::persisted::trust_manifest(&background, &text, &clock)
+            .await
+            .map_err(|e| StartupError::Config(format!("TRUSTED_DOCUMENTS: {e}")))?;
+        tracing::info!(count, "trusted documents loaded");
+    }
     let db = db::stats::counted(&background);
     let Shared {
         denylist,
@@ -471,11 +482,26 @@ pub fn app(
         .nonces
         .clone()
         .map(|nonces| (nonces, state.tokens.clock.clone()));
+    let documents = Documents::new(
+        config.persisted_documents,
+        db.clone(),
+        config.persisted_documents_max,
+        !config.is_production() && config.introspection(),
+        state.tokens.clock.clone(),
+    );
+    let responses = (config.response_cache_bytes > 0).then(|| {
+        Arc::new(ResponseCache::new(
+            config.response_cache_bytes,
+            config.response_cache_ttl,
+        ))
+    });
+    let events = state.events.clone();
     let pipeline = Pipeline {
         schemas: build_schemas(state, &limits),
         limits: limits.query,
         db,
         admission,
+        documents,
     };
     let gql = GraphQlState {
         pipeline,
@@ -491,6 +517,11 @@ pub fn app(
         max_batch: config.max_batch,
         trust_forwarded_for: config.trust_forwarded_for,
         public_url: config.public_url(),
+        caching: Caching {
+            responses,
+            events,
+            max_age: config.http_cache_max_age,
+        },
     };
     let graphiql = gql.graphiql;
     let nonces = state_nonces;
