@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The load benchmark: builds the release server, seeds a fresh database (users ada and bob,
 # 10,000 recipes, 8,000 published), starts the server on a loopback port and drives it with wrk
-# through seven scenarios, plus scenario 1 against a bare axum + sqlx "ceiling"
+# through ten scenarios, plus scenario 1 against a bare axum + sqlx "ceiling"
 # (examples/ceiling.rs) and argon2id's own rate on this machine (examples/argon2_rate.rs).
 # Prints requests/s, p50 and p99 per scenario and the server's memory, and writes the same as
 # a markdown table to bench/results-<backend>.md.
@@ -253,8 +253,12 @@ PORT=$(free_port)
 # back when it succeeds), so the login floods of scenarios 5 and 6, 16 logins of one account
 # at once, would be held to the account's allowance of 5: lift both allowances, this measures
 # hashing. An hour-long access token outlives long runs.
+# The server's cache of public answers gets a budget that scenario 10's distinct variable sets
+# overflow (BENCH_CACHE_BYTES), so that its bound shows.
+CACHE_BYTES=${BENCH_CACHE_BYTES:-33554432}
 RUST_LOG=${BENCH_RUST_LOG:-info} "$BIN" serve --bind "127.0.0.1:$PORT" \
-  --database-url "$DB_URL" --login-address-free-failures 1000000000 \
+  --database-url "$DB_URL" --response-cache-bytes "$CACHE_BYTES" \
+  --login-address-free-failures 1000000000 \
   --login-free-failures 1000000000 --access-token-ttl 1h >"$WORK/server.log" 2>&1 &
 SERVER=$!
 PIDS+=("$SERVER")
@@ -402,6 +406,61 @@ scenario s7a "7a. recipes page 1" "$PORT" "$SERVER" "$RECIPES_BODY" "$TOKEN"
 scenario s7b "7b. recipes page 5,000 rows deep (keyset)" "$PORT" "$SERVER" \
   "$(body "$PAGE_Q" "{\"after\": \"$DEEP_CURSOR\"}")" "$TOKEN"
 
+# --- persisted documents and the server's cache of public answers --------------------------------
+
+sha256() { python3 -c 'import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())' "$1"; }
+PAGE_HASH=$(sha256 "$PAGE_Q")
+# Registered as an automatic persisted query (anonymous, as a browser would).
+REGISTER=$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1], "extensions": {"persistedQuery": {"version": 1, "sha256Hash": sys.argv[2]}}}))' "$PAGE_Q" "$PAGE_HASH")
+post "$PORT" "$REGISTER" | json '"ok"' >/dev/null || die "cannot register the page as a persisted query"
+GET_PATH="/graphql?documentId=sha256:$PAGE_HASH"
+CACHED_HEADERS=$(curl -sS -D - -o "$WORK/s8.body" "http://127.0.0.1:$PORT$GET_PATH")
+grep -qi '^cache-control: public' <<<"$CACHED_HEADERS" || die "the page by id is not public: $CACHED_HEADERS"
+python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.loads(sys.argv[2]); sys.exit(a != b)' \
+  "$WORK/s8.body" "$FIRST_PAGE" || die "the page by id differs from scenario 1's"
+rm -f "$WORK/s8.rss"
+start_sampler "$SERVER" "$WORK/s8.rss"
+export BENCH_PATH=$GET_PATH
+start_wrk s8 "$PORT" "$CONNS" "" ""
+unset BENCH_PATH
+finish_wrk s8 "$WRK"
+stop_sampler
+record s8 "8. the page by persisted id, GET, anonymous (server cache)" "$CONNS" \
+  "$(cat "$WORK/s8.rss" 2>/dev/null)" "$(status_kb "$SERVER" VmRSS)"
+
+# 9: a write on one instance, seen by the cached answers of another. Instances agree on the
+# epoch of public content through Redis, or through PostgreSQL's NOTIFY; two processes on one
+# SQLite file without Redis do not (with SQLite there is one instance).
+INVALIDATION="not measured: SQLite without REDIS_URL runs one instance"
+if [[ $BACKEND == postgres || -n ${REDIS_URL:-} ]]; then
+  PORT_B=$(free_port)
+  RUST_LOG=${BENCH_RUST_LOG:-info} "$BIN" serve --bind "127.0.0.1:$PORT_B" --database-url "$DB_URL" \
+    --response-cache-bytes "$CACHE_BYTES" >"$WORK/server-b.log" 2>&1 &
+  SERVER_B=$!
+  PIDS+=("$SERVER_B")
+  wait_ready "$PORT_B" "$SERVER_B" "$WORK/server-b.log"
+  INVALIDATION=$(python3 "$ROOT/bench/invalidation.py" "$PORT" "$PORT_B" "$TOKEN" 100) ||
+    die "the invalidation measurement failed: $INVALIDATION"
+  echo "   9. invalidation across instances: $INVALIDATION"
+  kill -TERM "$SERVER_B"
+  wait "$SERVER_B" 2>/dev/null || true
+  forget "$SERVER_B"
+fi
+
+# 10: 100,000 distinct variable sets, each answer kept: the cache's memory stays bounded.
+DISTINCT_BODY=$(body 'query U($u: String!) { user(username: $u) { username } }' '{"u": "nobody-{n}"}')
+RSS_BEFORE=$(status_kb "$SERVER" VmRSS)
+SAVED=$DURATION
+DURATION=$((DURATION > 30 ? DURATION : 30))
+export BENCH_DISTINCT=1
+start_wrk s10 "$PORT" "$CONNS" "$DISTINCT_BODY" ""
+unset BENCH_DISTINCT
+finish_wrk s10 "$WRK"
+DURATION=$SAVED
+DISTINCT_SENT=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$(grep '^RESULT' "$WORK/s10.out")")
+RSS_AFTER=$(status_kb "$SERVER" VmRSS)
+record s10 "10. distinct variables each request, anonymous" "$CONNS" "$RSS_AFTER" "$RSS_AFTER"
+
 PEAK_RSS=$(status_kb "$SERVER" VmHWM)
 END_RSS=$(status_kb "$SERVER" VmRSS)
 
@@ -419,6 +478,9 @@ SUMMARY=(
   "- deep page / page 1 (7b / 7a): $(ratio "${R[s7b]}" "${R[s7a]}") of the requests/s, **$(ratio "${M[s7b]}" "${M[s7a]}")** of the median latency"
   "- scenario 1 during the login flood / alone (6a / 1): $(ratio "${R[s6]}" "${R[s1]}") of the requests/s, **$(ratio "${M[s6]}" "${M[s1]}")** times the median latency"
   "- argon2id alone (m=19456 KiB, t=2, p=1, every core): **$ARGON2_RATE** verifications/s (mean of $ARGON2_BEFORE before and $ARGON2_AFTER after scenario 5); login / argon2id: $(ratio "${R[s5]}" "$ARGON2_RATE") alone (scenario 5), $(ratio "${R[s6login]}" "$ARGON2_RATE") under the mixed load (6b); in scenario 5 the hashing threads used $HASH_SHARE of the server's CPU time"
+  "- cached page by persisted id / ceiling (8 / 1c): **$(ratio "${R[s8]}" "${R[ceiling]}")** of the bare axum + sqlx handler's requests/s"
+  "- invalidation across instances (bench/invalidation.py, 100 writes, 4 readers hammering the other instance): $INVALIDATION"
+  "- the server cache under $DISTINCT_SENT distinct variable sets (scenario 10; RESPONSE_CACHE_BYTES $(mib $((CACHE_BYTES / 1024))) MiB): RSS $(mib "$RSS_BEFORE") MiB before, $(mib "$RSS_AFTER") MiB after"
   "- server memory: idle $(mib "$IDLE_RSS") MiB (VmRSS before any load), peak $(mib "$PEAK_RSS") MiB (VmHWM), $(mib "$END_RSS") MiB at the end; ceiling peak $(mib "$CEILING_HWM") MiB"
 )
 

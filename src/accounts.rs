@@ -71,6 +71,8 @@ pub async fn register(
     let now = state.tokens.clock.now();
     db::mail_requests::insert(&txn, Kind::Registered, &email, Some(user.id), now).await?;
     txn.commit().await?;
+    // `user(username:)` answers differently now: cached public answers are stale.
+    state.events.public_change().await;
     Ok(user)
 }
 

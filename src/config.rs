@@ -5,10 +5,20 @@ use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
 
-use crate::graphql::persisted::DocumentPolicy;
-
 /// An SQLite file in the working directory, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://smilecook.db?mode=rwc";
+
+/// Which documents may run (`PERSISTED_DOCUMENTS`; `graphql::persisted` applies it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum DocumentPolicy {
+    /// Any document, sent as text or by id.
+    #[default]
+    Any,
+    /// Callers without an access token run trusted documents only.
+    TrustedForAnonymous,
+    /// Trusted documents only (in development, GraphiQL excepted).
+    Trusted,
+}
 
 /// What an account with an unverified email may do (`EMAIL_VERIFICATION`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

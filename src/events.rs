@@ -101,11 +101,13 @@ impl Announced {
     }
 }
 
-/// An event as it crosses instances.
+/// An event as it crosses instances; without one, a change to public content that is not a
+/// recipe's (a new account's name), which moves the epoch only.
 #[derive(Serialize, Deserialize)]
 struct Wire {
     origin: Uuid,
-    event: RecipeEvent,
+    #[serde(default)]
+    event: Option<RecipeEvent>,
 }
 
 #[derive(Clone)]
@@ -244,6 +246,17 @@ impl Events {
     pub async fn publish(&self, event: RecipeEvent) {
         self.freshness.advance().await;
         let _ = self.local.send(Announced::new(event));
+        self.relay(Some(event)).await;
+    }
+
+    /// A committed change to what anonymous callers see that is not a recipe's (a new
+    /// account's name): the epoch of public content moves, here and on every instance.
+    pub async fn public_change(&self) {
+        self.freshness.advance().await;
+        self.relay(None).await;
+    }
+
+    async fn relay(&self, event: Option<RecipeEvent>) {
         let Some(relay) = &self.relay else { return };
         let wire = Wire {
             origin: self.origin,
@@ -322,7 +335,9 @@ impl Events {
         match serde_json::from_str::<Wire>(text) {
             Ok(wire) if wire.origin != self.origin => {
                 self.freshness.advance_local();
-                let _ = self.local.send(Announced::new(wire.event));
+                if let Some(event) = wire.event {
+                    let _ = self.local.send(Announced::new(event));
+                }
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "an unreadable recipe event"),

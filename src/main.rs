@@ -279,7 +279,6 @@ mod commands {
         }
         Ok(())
     }
-
 }
 
 async fn seed_demo(config: &Config, recipes: usize) -> Result<(), Box<dyn std::error::Error>> {

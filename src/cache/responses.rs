@@ -106,7 +106,13 @@ mod tests {
     #[test]
     fn an_answer_from_an_older_epoch_is_not_served_and_leaves() {
         let cache = ResponseCache::new(1 << 20, Duration::from_secs(60));
-        cache.put(key("{ a }", None, "{}"), Bytes::from_static(b"x"), etag(b"x"), 3, 1);
+        cache.put(
+            key("{ a }", None, "{}"),
+            Bytes::from_static(b"x"),
+            etag(b"x"),
+            3,
+            1,
+        );
         assert!(cache.get(&key("{ a }", None, "{}"), 3).is_some());
         assert!(cache.get(&key("{ a }", None, "{}"), 4).is_none());
         assert_eq!(cache.usage().0, 0);
@@ -125,10 +131,19 @@ mod tests {
         for i in 0..10_000 {
             let variables = format!("{{\"after\":\"{i}\"}}");
             let body = Bytes::from(vec![b'x'; 200]);
-            cache.put(key("query Q { a }", Some("Q"), &variables), body, etag(b"x"), 0, 1);
+            cache.put(
+                key("query Q { a }", Some("Q"), &variables),
+                body,
+                etag(b"x"),
+                0,
+                1,
+            );
         }
         let (entries, bytes) = cache.usage();
         assert!(bytes <= budget, "{bytes}");
-        assert!(entries > 100, "the cache still holds the most recent answers: {entries}");
+        assert!(
+            entries > 100,
+            "the cache still holds the most recent answers: {entries}"
+        );
     }
 }

@@ -393,9 +393,7 @@ impl Pipeline {
             Some(caller) => auth.settled(caller.clone()),
             None => auth,
         };
-        let request = request
-            .data(auth)
-            .data(RequestLoader::new(self.db.clone()));
+        let request = request.data(auth).data(RequestLoader::new(self.db.clone()));
         let request = match &context.dpop {
             Some(DpopEvidence::Proof(proof)) => request.data(proof.clone()),
             _ => request,

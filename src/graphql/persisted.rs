@@ -24,6 +24,7 @@ use async_graphql::{Request, Value};
 use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
 
+pub use crate::config::DocumentPolicy;
 use crate::{
     cache::Bounded,
     db::persisted_documents as db,
@@ -31,18 +32,6 @@ use crate::{
     request::RequestContext,
     time::Clock,
 };
-
-/// Which documents may run (`PERSISTED_DOCUMENTS`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum DocumentPolicy {
-    /// Any document, sent as text or by id.
-    #[default]
-    Any,
-    /// Callers without an access token run trusted documents only.
-    TrustedForAnonymous,
-    /// Trusted documents only (in development, GraphiQL excepted).
-    Trusted,
-}
 
 /// Documents held in each process, and the bytes of text they may take together.
 const LOCAL_ENTRIES: usize = 2000;
@@ -171,7 +160,7 @@ impl Documents {
             Reference::Apq(hash) => {
                 if sha256_hex(&request.query) != hash {
                     return Err(bad(
-                        "The persisted query's sha256Hash is not the SHA-256 of its query.",
+                        "The persisted query's hash is not the SHA-256 of its text.",
                     ));
                 }
                 if self.0.known.get(&hash).is_none() {
@@ -210,7 +199,9 @@ impl Documents {
             return;
         }
         let known = Known::new(body.into(), false);
-        self.0.known.put(hash.clone(), known, hash.len() + body.len());
+        self.0
+            .known
+            .put(hash.clone(), known, hash.len() + body.len());
     }
 
     /// Whether a text is a trusted document's (asked only when the policy cares).
@@ -261,12 +252,14 @@ fn reference(request: &Request) -> Result<Reference, RequestError> {
     match (apq, id) {
         (None, None) => Ok(Reference::Text),
         (Some(_), Some(_)) => Err(bad(
-            "Name the document by `documentId` or by `extensions.persistedQuery`, not both.",
+            "Name the document by its id or as a persisted query, not both.",
         )),
         (Some(apq), None) => apq_hash(apq).map(Reference::Apq),
         (None, Some(Value::String(id))) => {
             if !request.query.is_empty() {
-                return Err(bad("Send either `query` or `documentId`, not both."));
+                return Err(bad(
+                    "Send the document either as its text or by its id, not both.",
+                ));
             }
             let id = id.strip_prefix("sha256:").unwrap_or(id);
             let valid = !id.is_empty()
@@ -276,16 +269,18 @@ fn reference(request: &Request) -> Result<Reference, RequestError> {
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
             match valid {
                 true => Ok(Reference::Id(normal_id(id))),
-                false => Err(bad("`documentId` is not a document id.")),
+                false => Err(bad(
+                    "The document id is not one: it takes letters, digits and the characters - _ . : only.",
+                )),
             }
         }
-        (None, Some(_)) => Err(bad("`documentId` must be a string.")),
+        (None, Some(_)) => Err(bad("The document id must be a string.")),
     }
 }
 
 fn apq_hash(value: &Value) -> Result<String, RequestError> {
     let Value::Object(apq) = value else {
-        return Err(bad("`extensions.persistedQuery` must be an object."));
+        return Err(bad("The persisted query extension must be an object."));
     };
     match apq.get("version") {
         Some(Value::Number(v)) if v.as_u64() == Some(1) => {}
@@ -298,7 +293,7 @@ fn apq_hash(value: &Value) -> Result<String, RequestError> {
             Ok(hash.to_ascii_lowercase())
         }
         _ => Err(bad(
-            "`extensions.persistedQuery.sha256Hash` must be a SHA-256 in hexadecimal.",
+            "The persisted query's hash must be a SHA-256 in hexadecimal.",
         )),
     }
 }
@@ -345,9 +340,13 @@ pub fn read_manifest(text: &str) -> Result<Vec<(String, String, String)>, String
             let normal = normal_id(id.strip_prefix("sha256:").unwrap_or(&id));
             let valid = !normal.is_empty()
                 && normal.len() <= MAX_ID
-                && normal.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+                && normal
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
             if !valid {
-                return Err(format!("{id:?} is not a document id (letters, digits, -_.:)"));
+                return Err(format!(
+                    "{id:?} is not a document id (letters, digits, -_.:)"
+                ));
             }
             async_graphql::parser::parse_query(&body)
                 .map_err(|e| format!("the document {id} does not parse: {e}"))?;
@@ -379,7 +378,10 @@ mod tests {
     fn a_codegen_manifest_and_an_apollo_manifest_read_alike() {
         let codegen = r#"{"ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789": "{ recipes { totalCount } }"}"#;
         let read = read_manifest(codegen).expect("reads");
-        assert_eq!(read[0].0, "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+        assert_eq!(
+            read[0].0,
+            "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+        );
         assert_eq!(read[0].1, sha256_hex("{ recipes { totalCount } }"));
         let apollo = r#"{"format":"apollo-persisted-query-manifest","version":1,
             "operations":[{"id":"q1","name":"Q","type":"query","body":"query Q { me { id } }"}]}"#;

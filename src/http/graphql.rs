@@ -102,11 +102,18 @@ pub async fn get(
     let outcome = gql.pipeline.run_prepared(prepared, &context).await;
     let scope = match (&outcome, caching::anonymous(&context)) {
         (outcome, _) if !answered_whole(outcome) => caching::Scope::None,
-        (_, true) => caching::Scope::Public,
-        (_, false) => caching::Scope::Private,
+        // GraphiQL may run what others may not (in development): nobody else gets its answers.
+        (_, true) if !context.explorer => caching::Scope::Public,
+        _ => caching::Scope::Private,
     };
     let (response, etag) = respond_keeping(&gql, media, outcome, slot);
-    caching::conditional(&headers, response, etag.as_deref(), scope, gql.caching.max_age)
+    caching::conditional(
+        &headers,
+        response,
+        etag.as_deref(),
+        scope,
+        gql.caching.max_age,
+    )
 }
 
 /// Whether an outcome is a whole answer: executed, without an error.

@@ -283,7 +283,10 @@ pub async fn build_with_clock(mut config: Config, clock: Clock) -> Result<Server
     let (keys, key_refresh) = keys::load(&config, &secret, &background, &clock).await?;
     if let Some(path) = &config.trusted_documents {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            StartupError::Config(format!("cannot read TRUSTED_DOCUMENTS {}: {e}", path.display()))
+            StartupError::Config(format!(
+                "cannot read TRUSTED_DOCUMENTS {}: {e}",
+                path.display()
+            ))
         })?;
         let count = crate::graphql::persisted::trust_manifest(&background, &text, &clock)
             .await

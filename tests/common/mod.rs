@@ -379,6 +379,16 @@ impl TestApp {
         run_binary(&args).await
     }
 
+    /// Runs `smilecook documents <action>` on this deployment's database.
+    pub async fn documents_command(&self, action: &[&str]) -> Result<String, String> {
+        let database = format!("--database-url={}", self.database_url);
+        let args: Vec<&str> = ["documents", database.as_str()]
+            .into_iter()
+            .chain(action.iter().copied())
+            .collect();
+        run_binary(&args).await
+    }
+
     /// The `--jwt-secret` the server signs with, so that tests can forge tokens.
     pub fn secret(&self) -> &str {
         self.args

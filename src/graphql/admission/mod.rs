@@ -132,9 +132,15 @@ impl Admission {
 
     /// The caller of one request, checked now (when a policy depends on who it is before
     /// the document is parsed): none without credentials, an error for bad ones.
-    pub async fn caller(&self, context: &crate::request::RequestContext) -> AppResult<Option<Principal>> {
+    pub async fn caller(
+        &self,
+        context: &crate::request::RequestContext,
+    ) -> AppResult<Option<Principal>> {
         let auth = Auth::new(context.authorization.clone(), context.dpop.clone());
-        let principal = auth.principal(&self.tokens).await.map_err(AppError::clone)?;
+        let principal = auth
+            .principal(&self.tokens)
+            .await
+            .map_err(AppError::clone)?;
         Ok(principal.cloned())
     }
 
