@@ -1,7 +1,8 @@
 //! The one request pipeline: a transport-neutral GraphQL request and its [`RequestContext`] in,
 //! a response out. Every transport calls it, so every limit, the auth context and the shape
 //! of errors apply whatever the wire: admission (the concurrency and time limits,
-//! `admission.rs`), the checks before validation (`limits.rs`), the document cache, choosing
+//! `admission.rs`), the rate limits (an operation's cost, `cost.rs`, spent from its caller's
+//! budgets, `ratelimit/`), the checks before validation (`limits.rs`), the document cache, choosing
 //! the executing or the fast-validating schema, replaying a refusal on the explaining schema,
 //! and giving every request error a code.
 //!
@@ -20,13 +21,15 @@ use tracing::{Instrument, Span, field::Empty};
 
 use super::{
     admission::Admission,
+    cost,
     doc_cache::{Cached, validation_key},
     limits::QueryLimits,
     loaders::RequestLoader,
+    ratelimit::{Budgets, Spent},
     schema::Schemas,
 };
 use crate::{
-    auth::guard::Auth,
+    auth::guard::{Auth, Principal},
     error::{AppError, Refusal, RequestError},
     observe::{self, Operation, labels},
     request::{ClientAddr, DpopEvidence, RequestContext, UserAgent},
@@ -45,7 +48,13 @@ pub struct Pipeline {
     pub db: sea_orm::DatabaseConnection,
     /// Whether an operation or a connection may run.
     pub admission: Admission,
+    /// The rate limits every operation spends its cost from.
+    pub budgets: Budgets,
 }
+
+/// The request's credentials, verified once before execution (to charge the user's budget)
+/// and handed to its fields ([`Auth::verified`]).
+type Verified = Result<Option<Principal>, AppError>;
 
 /// A request whose checks before validation are done: its document, or why it was refused.
 pub struct Prepared {
@@ -78,8 +87,11 @@ pub struct Outcome {
     pub executed: bool,
     pub response: Response,
     /// Set when admission refused the request (SERVER_BUSY, REQUEST_TIMEOUT): a transport with
-    /// statuses answers it as the refusal it is (503, 408).
+    /// statuses answers it as the refusal it is (503, 408, 429 TOO_MANY_REQUESTS).
     pub refused: Option<RequestError>,
+    /// What the operation spent from its rate limits, and what is left (HTTP's RateLimit
+    /// headers); none for events of a subscription after its first.
+    pub rate_limit: Option<Spent>,
 }
 
 impl Outcome {
@@ -88,6 +100,14 @@ impl Outcome {
             executed: false,
             response: Response::from_errors(vec![error.to_server_error()]),
             refused: Some(error),
+            rate_limit: None,
+        }
+    }
+
+    fn spent(self, spent: Spent) -> Self {
+        Self {
+            rate_limit: Some(spent),
+            ..self
         }
     }
 }
@@ -175,24 +195,85 @@ impl Pipeline {
         self.run_prepared(self.prepare(request), context).await
     }
 
-    /// Runs a query or a mutation under admission (the concurrency and time limits).
+    /// Runs a query or a mutation once its cost is spent from its rate limits (else
+    /// TOO_MANY_REQUESTS, and nothing runs), under admission (the concurrency and time limits).
     pub async fn run_prepared(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
         let span = prepared.spans.graphql.clone();
         prepared.observe();
-        let admitted = self
-            .admission
-            .run(self.run_checked(prepared, context))
-            .instrument(span)
-            .await;
-        let outcome = admitted.unwrap_or_else(Outcome::refused);
+        let spans = [span.clone(), prepared.spans.outer.clone()];
+        let charged = self.charge(context, spans, self.cost(&prepared));
+        let (verified, spent) = charged.instrument(span.clone()).await;
+        let outcome = match spent.retry_after() {
+            Some(seconds) => Outcome::refused(RequestError::rate_limited(seconds)),
+            None => {
+                let run = self.run_checked(prepared, context, &verified);
+                let admitted = self.admission.run(run).instrument(span).await;
+                admitted.unwrap_or_else(Outcome::refused)
+            }
+        };
         observe_errors(&outcome.response);
-        outcome
+        outcome.spent(spent)
     }
 
-    async fn run_checked(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
+    /// What running `prepared` costs (`cost.rs`): at least 1 (a refused document costs its
+    /// parse), at most the complexity limit (beyond it, validation refuses it).
+    pub fn cost(&self, prepared: &Prepared) -> u64 {
+        let cost = match &prepared.checked {
+            Ok((document, _)) => {
+                let request = &prepared.request;
+                let name = request.operation_name.as_deref();
+                cost::of(document, &request.variables, name)
+            }
+            Err(_) => 1,
+        };
+        cost.min(self.limits.max_complexity as u64).max(1)
+    }
+
+    /// Spends `cost` from the rate limits of the caller `context` describes: its address's,
+    /// and its user's when it presents a valid token (a bad one is not charged as a user; the
+    /// fields that need the caller report it). TOO_MANY_REQUESTS with the seconds to wait when
+    /// either budget lacks room, and then nothing is taken. For answers that skip execution
+    /// (a cached response), which cost what running would.
+    pub async fn spend(&self, context: &RequestContext, cost: u64) -> Result<Spent, RequestError> {
+        let (_, spent) = self.charge(context, [], cost).await;
+        match spent.retry_after() {
+            Some(seconds) => Err(RequestError::rate_limited(seconds)),
+            None => Ok(spent),
+        }
+    }
+
+    /// Verifies the caller's credentials (the user id recorded in `spans`) and spends `cost`.
+    async fn charge(
+        &self,
+        context: &RequestContext,
+        spans: impl IntoIterator<Item = Span>,
+        cost: u64,
+    ) -> (Verified, Spent) {
+        let auth = Auth::new(context.authorization.clone(), context.dpop.clone());
+        let auth = auth.recorded_in(spans);
+        let verified = auth.principal(self.admission.tokens()).await;
+        let verified = verified
+            .map(Option::<&Principal>::cloned)
+            .map_err(AppError::clone);
+        let user = verified
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map(|p| p.user_id);
+        let spent = self.budgets.spend(context.client, user, cost).await;
+        (verified, spent)
+    }
+
+    async fn run_checked(
+        &self,
+        prepared: Prepared,
+        context: &RequestContext,
+        verified: &Verified,
+    ) -> Outcome {
         let response = match prepared.checked {
             Ok((document, cached)) => {
-                self.execute(prepared.request, document, cached, context, &prepared.spans)
+                let (request, spans) = (prepared.request, &prepared.spans);
+                self.execute(request, document, cached, context, spans, verified)
                     .await
             }
             Err(error) => Response::from_errors(vec![error]),
@@ -206,6 +287,7 @@ impl Pipeline {
             executed,
             response,
             refused: None,
+            rate_limit: None,
         }
     }
 
@@ -222,6 +304,7 @@ impl Pipeline {
         if subscribes {
             prepared.observe(); // the rest is counted by `run_prepared`
         }
+        let cost = self.cost(&prepared);
         let document = match prepared.checked {
             Ok((document, _)) if subscribes => document,
             checked => {
@@ -235,19 +318,43 @@ impl Pipeline {
                 return futures_util::stream::once(outcome).boxed();
             }
         };
+        // A subscription spends its cost once, when it starts.
+        let (pipeline, context) = (self.clone(), context.clone());
+        let (request, spans) = (prepared.request, prepared.spans);
+        let started = async move {
+            let traced = [spans.graphql.clone(), spans.outer.clone()];
+            let charged = pipeline.charge(&context, traced, cost);
+            let (verified, spent) = charged.instrument(spans.graphql.clone()).await;
+            if let Some(seconds) = spent.retry_after() {
+                let refused = Outcome::refused(RequestError::rate_limited(seconds));
+                observe_errors(&refused.response);
+                return futures_util::stream::once(async { refused.spent(spent) }).boxed();
+            }
+            pipeline.subscribe(request, document, &context, &spans, &verified)
+        };
+        futures_util::stream::once(started).flatten().boxed()
+    }
+
+    /// Starts a subscription whose cost is spent: one outcome per event.
+    fn subscribe(
+        &self,
+        request: Request,
+        document: ExecutableDocument,
+        context: &RequestContext,
+        spans: &Spans,
+        verified: &Verified,
+    ) -> BoxStream<'static, Outcome> {
         // The subscription's set-up runs in its span (its events run later, outside it).
-        let _span = prepared.spans.graphql.enter();
+        let _span = spans.graphql.enter();
         let live = observe::Live::subscription();
         let mut explain = Some((
             self.schemas.explainer.clone(),
-            self.attach(replay(&prepared.request), context, &prepared.spans),
+            self.attach(replay(&request), context, verified),
         ));
-        let mut request = prepared.request;
+        let mut request = request;
         request.set_parsed_query(document);
         let responses =
-            self.schemas
-                .executor
-                .execute_stream(self.attach(request, context, &prepared.spans));
+            (self.schemas.executor).execute_stream(self.attach(request, context, verified));
         responses
             .then(move |response| {
                 let _live = &live; // held as long as the subscription's stream
@@ -267,6 +374,7 @@ impl Pipeline {
                         executed,
                         response,
                         refused: None,
+                        rate_limit: None,
                     }
                 }
             })
@@ -283,6 +391,7 @@ impl Pipeline {
         cached: Option<Arc<Cached>>,
         context: &RequestContext,
         spans: &Spans,
+        verified: &Verified,
     ) -> Response {
         let retry = replay(&request);
         let key = validation_key(request.operation_name.as_deref(), &request.variables);
@@ -300,10 +409,12 @@ impl Pipeline {
             (true, None) => &self.schemas.revalidator,
             (false, None) => &self.schemas.executor,
         };
-        let response = schema.execute(self.attach(request, context, spans)).await;
+        let response = (schema)
+            .execute(self.attach(request, context, verified))
+            .await;
         if !executed(&response) {
             return (self.schemas.explainer)
-                .execute(self.attach(retry, context, spans))
+                .execute(self.attach(retry, context, verified))
                 .await;
         }
         // It executed, so it passed validation with this operation and these variables.
@@ -315,13 +426,10 @@ impl Pipeline {
         response
     }
 
-    /// The request's own context: its auth (checked on first use), loaders and address.
-    fn attach(&self, request: Request, context: &RequestContext, spans: &Spans) -> Request {
+    /// The request's own context: its auth (verified before execution), loaders and address.
+    fn attach(&self, request: Request, context: &RequestContext, verified: &Verified) -> Request {
         let request = request
-            .data(
-                Auth::new(context.authorization.clone(), context.dpop.clone())
-                    .recorded_in([spans.graphql.clone(), spans.outer.clone()]),
-            )
+            .data(Auth::verified(verified.clone()))
             .data(RequestLoader::new(self.db.clone()));
         let request = match &context.dpop {
             Some(DpopEvidence::Proof(proof)) => request.data(proof.clone()),

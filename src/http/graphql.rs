@@ -148,15 +148,21 @@ pub async fn post(
     match parse_body(text, gql.max_batch) {
         Ok(BatchRequest::Single(request)) => single(request).await,
         Ok(BatchRequest::Batch(requests)) => {
-            let mut body = b"[".to_vec();
+            let (mut body, mut spent) = (b"[".to_vec(), None);
             for (i, request) in requests.into_iter().enumerate() {
                 if i > 0 {
                     body.push(b',');
                 }
-                body.extend(encode(gql.pipeline.run(request, &context).await));
+                let mut outcome = gql.pipeline.run(request, &context).await;
+                spent = outcome.rate_limit.take().or(spent);
+                body.extend(encode(outcome));
             }
             body.push(b']');
-            bytes_response(StatusCode::OK, media, body)
+            let mut response = bytes_response(StatusCode::OK, media, body);
+            if let Some(spent) = &spent {
+                super::ratelimit::write(response.headers_mut(), spent);
+            }
+            response
         }
         Err(message) => problem(media, &RequestError::new(Refusal::BadRequest, message)),
     }
@@ -205,9 +211,20 @@ fn get_request(params: GetParams) -> Result<Request, String> {
     Ok(request)
 }
 
+/// The answer, with the RateLimit headers of what the operation spent.
+fn respond(media: MediaType, mut outcome: Outcome) -> Response {
+    let spent = outcome.rate_limit.take();
+    let mut response = answer(media, outcome);
+    if let Some(spent) = &spent {
+        super::ratelimit::write(response.headers_mut(), spent);
+    }
+    response
+}
+
 /// A request refused before execution is a 400 under `application/graphql-response+json`; one
-/// refused by admission is the refusal it is (503 SERVER_BUSY, 408 REQUEST_TIMEOUT).
-fn respond(media: MediaType, outcome: Outcome) -> Response {
+/// refused by admission or a rate limit is the refusal it is (503 SERVER_BUSY, 408
+/// REQUEST_TIMEOUT, 429 TOO_MANY_REQUESTS).
+fn answer(media: MediaType, outcome: Outcome) -> Response {
     if let Some(refusal) = &outcome.refused {
         return super::answer_refusal(media, refusal);
     }
