@@ -1,10 +1,10 @@
 //! The one request pipeline: a transport-neutral GraphQL request and its [`RequestContext`] in,
 //! a response out. Every transport calls it, so every limit, the auth context and the shape
 //! of errors apply whatever the wire: admission (the concurrency and time limits,
-//! `admission.rs`), the rate limits (an operation's cost, `cost.rs`, spent from its caller's
-//! budgets, `ratelimit/`), the checks before validation (`limits.rs`), the document cache, choosing
-//! the executing or the fast-validating schema, replaying a refusal on the explaining schema,
-//! and giving every request error a code.
+//! `admission.rs`), the rate limits (an operation's cost spent from its caller's budgets:
+//! `execute/charge.rs`), the checks before validation (`limits.rs`), the document cache,
+//! choosing the executing or the fast-validating schema, replaying a refusal on the explaining
+//! schema, and giving every request error a code.
 //!
 //! What stays with a transport: reading its wire format into a [`Request`] and a
 //! [`RequestContext`], and writing the [`Outcome`] back (for HTTP: the status code, and a
@@ -21,7 +21,6 @@ use tracing::{Instrument, Span, field::Empty};
 
 use super::{
     admission::Admission,
-    cost,
     doc_cache::{Cached, validation_key},
     limits::QueryLimits,
     loaders::RequestLoader,
@@ -34,6 +33,8 @@ use crate::{
     observe::{self, Operation, labels},
     request::{ClientAddr, DpopEvidence, RequestContext, UserAgent},
 };
+
+mod charge;
 
 /// The most errors a refused request is answered with (and a last one saying how many more).
 const MAX_REQUEST_ERRORS: usize = 100;
@@ -213,55 +214,6 @@ impl Pipeline {
         };
         observe_errors(&outcome.response);
         outcome.spent(spent)
-    }
-
-    /// What running `prepared` costs (`cost.rs`): at least 1 (a refused document costs its
-    /// parse), at most the complexity limit (beyond it, validation refuses it).
-    pub fn cost(&self, prepared: &Prepared) -> u64 {
-        let cost = match &prepared.checked {
-            Ok((document, _)) => {
-                let request = &prepared.request;
-                let name = request.operation_name.as_deref();
-                cost::of(document, &request.variables, name)
-            }
-            Err(_) => 1,
-        };
-        cost.min(self.limits.max_complexity as u64).max(1)
-    }
-
-    /// Spends `cost` from the rate limits of the caller `context` describes: its address's,
-    /// and its user's when it presents a valid token (a bad one is not charged as a user; the
-    /// fields that need the caller report it). TOO_MANY_REQUESTS with the seconds to wait when
-    /// either budget lacks room, and then nothing is taken. For answers that skip execution
-    /// (a cached response), which cost what running would.
-    pub async fn spend(&self, context: &RequestContext, cost: u64) -> Result<Spent, RequestError> {
-        let (_, spent) = self.charge(context, [], cost).await;
-        match spent.retry_after() {
-            Some(seconds) => Err(RequestError::rate_limited(seconds)),
-            None => Ok(spent),
-        }
-    }
-
-    /// Verifies the caller's credentials (the user id recorded in `spans`) and spends `cost`.
-    async fn charge(
-        &self,
-        context: &RequestContext,
-        spans: impl IntoIterator<Item = Span>,
-        cost: u64,
-    ) -> (Verified, Spent) {
-        let auth = Auth::new(context.authorization.clone(), context.dpop.clone());
-        let auth = auth.recorded_in(spans);
-        let verified = auth.principal(self.admission.tokens()).await;
-        let verified = verified
-            .map(Option::<&Principal>::cloned)
-            .map_err(AppError::clone);
-        let user = verified
-            .as_ref()
-            .ok()
-            .and_then(Option::as_ref)
-            .map(|p| p.user_id);
-        let spent = self.budgets.spend(context.client, user, cost).await;
-        (verified, spent)
     }
 
     async fn run_checked(
