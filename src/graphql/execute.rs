@@ -87,11 +87,12 @@ pub struct Outcome {
     /// variables): then `response` has no data and every error has a code.
     pub executed: bool,
     pub response: Response,
-    /// Set when admission refused the request (SERVER_BUSY, REQUEST_TIMEOUT): a transport with
-    /// statuses answers it as the refusal it is (503, 408, 429 TOO_MANY_REQUESTS).
+    /// Set when admission or a rate limit refused the request (SERVER_BUSY, REQUEST_TIMEOUT,
+    /// TOO_MANY_REQUESTS): a transport with statuses answers it as the refusal it is (503, 408,
+    /// 429).
     pub refused: Option<RequestError>,
     /// What the operation spent from its rate limits, and what is left (HTTP's RateLimit
-    /// headers); none for events of a subscription after its first.
+    /// headers); none for a subscription's events.
     pub rate_limit: Option<Spent>,
 }
 
@@ -361,7 +362,7 @@ impl Pipeline {
             (true, None) => &self.schemas.revalidator,
             (false, None) => &self.schemas.executor,
         };
-        let response = (schema)
+        let response = schema
             .execute(self.attach(request, context, verified))
             .await;
         if !executed(&response) {
