@@ -184,6 +184,60 @@ mod tests {
         assert_eq!(of(&document, &Variables::default(), Some("A")), 2);
     }
 
+    /// Refuses every request after validation, keeping the complexity async-graphql computed
+    /// (nothing executes: the resolvers would need the server's state).
+    struct Measured(std::sync::Arc<std::sync::Mutex<Option<usize>>>);
+
+    impl async_graphql::extensions::ExtensionFactory for Measured {
+        fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+            std::sync::Arc::new(Measured(self.0.clone()))
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl async_graphql::extensions::Extension for Measured {
+        async fn validation(
+            &self,
+            ctx: &async_graphql::extensions::ExtensionContext<'_>,
+            next: async_graphql::extensions::NextValidation<'_>,
+        ) -> Result<async_graphql::ValidationResult, Vec<async_graphql::ServerError>> {
+            let result = next.run(ctx).await?;
+            *self.0.lock().expect("lock") = Some(result.complexity);
+            Err(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_cost_is_the_complexity_async_graphql_computes_for_the_schema() {
+        use crate::graphql::schema::{Mutation, Query, Subscription};
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let schema = async_graphql::Schema::build(
+            Query::default(),
+            Mutation::default(),
+            Subscription::default(),
+        )
+        .extension(Measured(seen.clone()))
+        .finish();
+        let documents = [
+            "{ me { id username } }",
+            "{ recipes { edges { node { name author { username } } } } }",
+            "query ($n: Int = 7) { myRecipes(first: $n) { totalCount pageInfo { hasNextPage } } }",
+            "{ recipes(first: 3) { edges { node { author { recipes(first: 4) { totalCount } } } } } }",
+            "{ ...F recipe(id: \"1\") { ...R } } fragment F on Query { me { ...U } } \
+             fragment U on User { username recipes(first: 2) { edges { node { ...R } } } } \
+             fragment R on Recipe { id name }",
+            "mutation { deleteRecipe(id: \"1\") }",
+        ];
+        for text in documents {
+            *seen.lock().expect("lock") = None;
+            schema.execute(text).await;
+            let computed = seen.lock().expect("lock").take();
+            let document = async_graphql::parser::parse_query(text).expect("parses");
+            let cost = of(&document, &Variables::default(), None);
+            assert_eq!(Some(cost as usize), computed, "{text}");
+        }
+    }
+
     #[test]
     fn every_field_of_the_schema_with_first_is_known_as_a_page() {
         let sdl = include_str!("../../schema.graphql");
