@@ -11,7 +11,7 @@ trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 url="http://127.0.0.1:$port/graphql"
 RUST_LOG=warn "$bin" --bind "127.0.0.1:$port" --database-url "sqlite://$dir/bench.db?mode=rwc" \
   --jwt-secret "bench-secret-bench-secret-bench-secret-0123" --dpop-proof-max-age 300s \
-  --login-address-free-failures 1000000 >"$dir/log" 2>&1 &
+  --login-address-free-failures 1000000 --rate-limit-address 1000000000 --rate-limit-user 1000000000 >"$dir/log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 gql() { curl -sf "$url" -H 'content-type: application/json' -d "$1"; }

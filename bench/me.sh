@@ -8,13 +8,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 export DATABASE_URL=${DATABASE_URL:-"sqlite://$dir/bench.db?mode=rwc"}
-RUST_LOG=warn "$bin" --bind "127.0.0.1:$port" \
+RUST_LOG=warn "$bin" --bind "127.0.0.1:$port" --rate-limit-address 1000000000 --rate-limit-user 1000000000 \
   --jwt-secret "bench-secret-bench-secret-bench-secret-0123" >"$dir/log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 python3 "$here/fill_denylist.py" "$DATABASE_URL" 10000
 kill $pid; wait $pid 2>/dev/null || true  # restart so an in-process copy loads the entries
-RUST_LOG=warn "$bin" --bind "127.0.0.1:$port" \
+RUST_LOG=warn "$bin" --bind "127.0.0.1:$port" --rate-limit-address 1000000000 --rate-limit-user 1000000000 \
   --jwt-secret "bench-secret-bench-secret-bench-secret-0123" >"$dir/log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done

@@ -284,6 +284,21 @@ pub struct Config {
     #[arg(long, env = "MAIL_WINDOW", default_value = "1h", value_parser = parse_duration)]
     pub mail_window: Duration,
 
+    /// Rate limit: points every client address may spend per `RATE_LIMIT_WINDOW` (an IPv6
+    /// client by its /64). An operation costs its complexity: each field 1, a page of recipes
+    /// its items' fields times `first`. 0 turns the budget off.
+    #[arg(long, env = "RATE_LIMIT_ADDRESS", default_value_t = 20_000)]
+    pub rate_limit_address: u64,
+
+    /// Rate limit: points every user (a request with a valid access token) may spend per
+    /// `RATE_LIMIT_WINDOW`, besides its address's. 0 turns the budget off.
+    #[arg(long, env = "RATE_LIMIT_USER", default_value_t = 10_000)]
+    pub rate_limit_user: u64,
+
+    /// The time a rate-limit budget takes to refill from empty (it refills evenly).
+    #[arg(long, env = "RATE_LIMIT_WINDOW", default_value = "60s", value_parser = parse_duration)]
+    pub rate_limit_window: Duration,
+
     /// Take the client address from the last `X-Forwarded-For` entry (behind a trusted proxy).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,

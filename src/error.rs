@@ -295,6 +295,9 @@ pub struct RequestError {
     pub message: String,
     /// Where in the document, for a refusal about one place of it.
     pub pos: Option<async_graphql::Pos>,
+    /// For TOO_MANY_REQUESTS from a rate limit: the seconds to wait (`extensions.retryAfter`,
+    /// and HTTP's `Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl RequestError {
@@ -303,6 +306,18 @@ impl RequestError {
             refusal,
             message: message.into(),
             pos: None,
+            retry_after: None,
+        }
+    }
+
+    /// TOO_MANY_REQUESTS: a rate limit's budget lacks room for the request for `seconds`.
+    pub fn rate_limited(seconds: u64) -> Self {
+        let message = format!(
+            "This operation costs more than your rate limit has left: retry in {seconds} seconds."
+        );
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(Refusal::TooManyRequests, message)
         }
     }
 
@@ -329,14 +344,20 @@ impl RequestError {
         let mut error = async_graphql::ServerError::new(self.message.clone(), self.pos);
         let mut extensions = async_graphql::ErrorExtensionValues::default();
         extensions.set("code", self.refusal.code());
+        if let Some(seconds) = self.retry_after {
+            extensions.set("retryAfter", seconds);
+        }
         error.extensions = Some(extensions);
         error
     }
 
     /// The body of a response that carries only this error (a request error has no `data`).
     pub fn to_body(&self) -> serde_json::Value {
-        serde_json::json!({ "errors": [{ "message": self.message,
-                                         "extensions": { "code": self.refusal.code() } }] })
+        let mut extensions = serde_json::json!({ "code": self.refusal.code() });
+        if let Some(seconds) = self.retry_after {
+            extensions["retryAfter"] = seconds.into();
+        }
+        serde_json::json!({ "errors": [{ "message": self.message, "extensions": extensions }] })
     }
 }
 

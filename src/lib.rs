@@ -10,8 +10,9 @@
 //!   tracing).
 //! - [`request`]: what a transport knows of the caller, handed to the pipeline.
 //! - [`graphql`]: the one request pipeline (`execute`), its admission (`admission`: what may
-//!   run, for every transport) and checks (`limits`, `nesting`, `shape`), the schema (one part
-//!   per area, `subscription` among them), the per-request loaders.
+//!   run, for every transport), rate limits (`ratelimit`: budgets per address and per user
+//!   that each operation spends its `cost` from) and checks (`limits`, `nesting`, `shape`),
+//!   the schema (one part per area, `subscription` among them), the per-request loaders.
 //! - [`accounts`]: register, login, refresh, logout, change password, sessions.
 //! - [`recovery`]: what is proved by mail (resets, verification) and the worker that turns
 //!   requests for mail into mail.

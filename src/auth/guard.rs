@@ -61,6 +61,18 @@ impl Auth {
         }
     }
 
+    /// Credentials verified already (the answer of another `Auth`'s [`Auth::principal`]): the
+    /// pipeline verifies them before execution, to charge the user's rate limit, and hands the
+    /// answer to the request, so that a DPoP proof is never checked (and spent) twice.
+    pub fn verified(verified: Result<Option<Principal>, AppError>) -> Self {
+        Self {
+            header: None,
+            dpop: None,
+            verified: OnceCell::new_with(Some(verified)),
+            spans: Vec::new(),
+        }
+    }
+
     /// Records the caller's id in the `user_id` field of `spans` when the token is verified, so
     /// that what is logged and traced afterwards names the user (never the token).
     pub fn recorded_in(mut self, spans: impl IntoIterator<Item = tracing::Span>) -> Self {

@@ -1,9 +1,10 @@
 //! The one request pipeline: a transport-neutral GraphQL request and its [`RequestContext`] in,
 //! a response out. Every transport calls it, so every limit, the auth context and the shape
 //! of errors apply whatever the wire: admission (the concurrency and time limits,
-//! `admission.rs`), the checks before validation (`limits.rs`), the document cache, choosing
-//! the executing or the fast-validating schema, replaying a refusal on the explaining schema,
-//! and giving every request error a code.
+//! `admission.rs`), the rate limits (an operation's cost spent from its caller's budgets:
+//! `execute/charge.rs`), the checks before validation (`limits.rs`), the document cache,
+//! choosing the executing or the fast-validating schema, replaying a refusal on the explaining
+//! schema, and giving every request error a code.
 //!
 //! What stays with a transport: reading its wire format into a [`Request`] and a
 //! [`RequestContext`], and writing the [`Outcome`] back (for HTTP: the status code, and a
@@ -24,6 +25,7 @@ use super::{
     limits::QueryLimits,
     loaders::RequestLoader,
     persisted::{self, Documents},
+    ratelimit::{Budgets, Spent},
     schema::Schemas,
 };
 use crate::{
@@ -32,6 +34,8 @@ use crate::{
     observe::{self, Operation, labels},
     request::{ClientAddr, DpopEvidence, RequestContext, UserAgent},
 };
+
+mod charge;
 
 /// The most errors a refused request is answered with (and a last one saying how many more).
 const MAX_REQUEST_ERRORS: usize = 100;
@@ -48,7 +52,13 @@ pub struct Pipeline {
     pub admission: Admission,
     /// Documents named by id, and which documents may run.
     pub documents: Documents,
+    /// The rate limits every operation spends its cost from.
+    pub budgets: Budgets,
 }
+
+/// The request's credentials, verified once before execution (to charge the user's budget)
+/// and handed to its fields ([`Auth::verified`]).
+type Verified = Result<Option<Principal>, AppError>;
 
 /// A request whose checks before validation are done: its document, or why it was refused.
 pub struct Prepared {
@@ -56,7 +66,7 @@ pub struct Prepared {
     checked: ServerResult<(ExecutableDocument, Option<Arc<Cached>>)>,
     /// The caller, when it had to be known before parsing (`persisted.rs`): the request's
     /// resolvers reuse it rather than check the token (and spend its DPoP proof) again.
-    caller: Option<Result<Option<Principal>, AppError>>,
+    caller: Option<Verified>,
     /// A persisted query sent with its text, registered under this hash once it has run.
     register: Option<String>,
     /// Where the operation's name and type, and the caller's user id once known, are recorded
@@ -79,23 +89,19 @@ impl Spans {
     }
 }
 
-/// What a request's resolvers are given besides the request: the caller as the transport saw
-/// it, the spans that record it, and the caller once checked, if it was before parsing.
-struct With<'a> {
-    context: &'a RequestContext,
-    spans: &'a Spans,
-    caller: &'a Option<Result<Option<Principal>, AppError>>,
-}
-
 /// What running a request gave.
 pub struct Outcome {
     /// False for a request refused before execution (admission, parse, limits, validation,
     /// variables): then `response` has no data and every error has a code.
     pub executed: bool,
     pub response: Response,
-    /// Set when admission refused the request (SERVER_BUSY, REQUEST_TIMEOUT): a transport with
-    /// statuses answers it as the refusal it is (503, 408).
+    /// Set when admission or a rate limit refused the request (SERVER_BUSY, REQUEST_TIMEOUT,
+    /// TOO_MANY_REQUESTS): a transport with statuses answers it as the refusal it is (503, 408,
+    /// 429).
     pub refused: Option<RequestError>,
+    /// What the operation spent from its rate limits, and what is left (HTTP's RateLimit
+    /// headers); none for a subscription's events.
+    pub rate_limit: Option<Spent>,
 }
 
 impl Outcome {
@@ -104,6 +110,14 @@ impl Outcome {
             executed: false,
             response: Response::from_errors(vec![error.to_server_error()]),
             refused: Some(error),
+            rate_limit: None,
+        }
+    }
+
+    fn spent(self, spent: Spent) -> Self {
+        Self {
+            rate_limit: Some(spent),
+            ..self
         }
     }
 }
@@ -212,7 +226,7 @@ impl Pipeline {
         &self,
         request: &mut Request,
         context: &RequestContext,
-    ) -> Result<(Option<Result<Option<Principal>, AppError>>, Option<String>), ServerError> {
+    ) -> Result<(Option<Verified>, Option<String>), ServerError> {
         let resolved = (self.documents.resolve(request, context).await)
             .map_err(|error| error.to_server_error())?;
         if !resolved.needs_caller {
@@ -232,29 +246,40 @@ impl Pipeline {
             .await
     }
 
-    /// Runs a query or a mutation under admission (the concurrency and time limits).
+    /// Runs a query or a mutation once its cost is spent from its rate limits (else
+    /// TOO_MANY_REQUESTS, and nothing runs), under admission (the concurrency and time limits).
     pub async fn run_prepared(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
         let span = prepared.spans.graphql.clone();
         prepared.observe();
-        let admitted = self
-            .admission
-            .run(self.run_checked(prepared, context))
-            .instrument(span)
-            .await;
-        let outcome = admitted.unwrap_or_else(Outcome::refused);
+        let spans = [span.clone(), prepared.spans.outer.clone()];
+        let known = prepared.caller.clone();
+        let charged = self.charge(context, spans, self.cost(&prepared), known);
+        let (verified, spent) = charged.instrument(span.clone()).await;
+        let outcome = match spent.retry_after() {
+            Some(seconds) => Outcome::refused(RequestError::rate_limited(seconds)),
+            None => {
+                let run = self.run_checked(prepared, context, &verified);
+                let admitted = self.admission.run(run).instrument(span).await;
+                admitted.unwrap_or_else(Outcome::refused)
+            }
+        };
         observe_errors(&outcome.response);
-        outcome
+        outcome.spent(spent)
     }
 
-    async fn run_checked(&self, prepared: Prepared, context: &RequestContext) -> Outcome {
+    async fn run_checked(
+        &self,
+        prepared: Prepared,
+        context: &RequestContext,
+        verified: &Verified,
+    ) -> Outcome {
         let registration = (prepared.register).map(|hash| (hash, prepared.request.query.clone()));
-        let with = With {
-            context,
-            spans: &prepared.spans,
-            caller: &prepared.caller,
-        };
         let response = match prepared.checked {
-            Ok((document, cached)) => self.execute(prepared.request, document, cached, with).await,
+            Ok((document, cached)) => {
+                let (request, spans) = (prepared.request, &prepared.spans);
+                self.execute(request, document, cached, context, spans, verified)
+                    .await
+            }
             Err(error) => Response::from_errors(vec![error]),
         };
         let executed = executed(&response);
@@ -269,6 +294,7 @@ impl Pipeline {
             executed,
             response,
             refused: None,
+            rate_limit: None,
         }
     }
 
@@ -285,6 +311,7 @@ impl Pipeline {
         if subscribes {
             prepared.observe(); // the rest is counted by `run_prepared`
         }
+        let cost = self.cost(&prepared);
         let document = match prepared.checked {
             Ok((document, _)) if subscribes => document,
             checked => {
@@ -299,24 +326,43 @@ impl Pipeline {
                 return futures_util::stream::once(outcome).boxed();
             }
         };
-        // The subscription's set-up runs in its span (its events run later, outside it).
-        let _span = prepared.spans.graphql.enter();
-        let live = observe::Live::subscription();
-        let with = With {
-            context,
-            spans: &prepared.spans,
-            caller: &prepared.caller,
+        // A subscription spends its cost once, when it starts.
+        let (pipeline, context) = (self.clone(), context.clone());
+        let (request, spans, known) = (prepared.request, prepared.spans, prepared.caller);
+        let started = async move {
+            let traced = [spans.graphql.clone(), spans.outer.clone()];
+            let charged = pipeline.charge(&context, traced, cost, known);
+            let (verified, spent) = charged.instrument(spans.graphql.clone()).await;
+            if let Some(seconds) = spent.retry_after() {
+                let refused = Outcome::refused(RequestError::rate_limited(seconds));
+                observe_errors(&refused.response);
+                return futures_util::stream::once(async { refused.spent(spent) }).boxed();
+            }
+            pipeline.subscribe(request, document, &context, &spans, &verified)
         };
+        futures_util::stream::once(started).flatten().boxed()
+    }
+
+    /// Starts a subscription whose cost is spent: one outcome per event.
+    fn subscribe(
+        &self,
+        request: Request,
+        document: ExecutableDocument,
+        context: &RequestContext,
+        spans: &Spans,
+        verified: &Verified,
+    ) -> BoxStream<'static, Outcome> {
+        // The subscription's set-up runs in its span (its events run later, outside it).
+        let _span = spans.graphql.enter();
+        let live = observe::Live::subscription();
         let mut explain = Some((
             self.schemas.explainer.clone(),
-            self.attach(replay(&prepared.request), &with),
+            self.attach(replay(&request), context, verified),
         ));
-        let mut request = prepared.request;
+        let mut request = request;
         request.set_parsed_query(document);
-        let responses = self
-            .schemas
-            .executor
-            .execute_stream(self.attach(request, &with));
+        let responses =
+            (self.schemas.executor).execute_stream(self.attach(request, context, verified));
         responses
             .then(move |response| {
                 let _live = &live; // held as long as the subscription's stream
@@ -336,6 +382,7 @@ impl Pipeline {
                         executed,
                         response,
                         refused: None,
+                        rate_limit: None,
                     }
                 }
             })
@@ -350,9 +397,10 @@ impl Pipeline {
         request: Request,
         document: ExecutableDocument,
         cached: Option<Arc<Cached>>,
-        with: With<'_>,
+        context: &RequestContext,
+        spans: &Spans,
+        verified: &Verified,
     ) -> Response {
-        let spans = with.spans;
         let retry = replay(&request);
         let key = validation_key(request.operation_name.as_deref(), &request.variables);
         let validated = matches!((&cached, &key), (Some(c), Some(k)) if c.was_validated(k));
@@ -369,10 +417,12 @@ impl Pipeline {
             (true, None) => &self.schemas.revalidator,
             (false, None) => &self.schemas.executor,
         };
-        let response = schema.execute(self.attach(request, &with)).await;
+        let response = schema
+            .execute(self.attach(request, context, verified))
+            .await;
         if !executed(&response) {
             return (self.schemas.explainer)
-                .execute(self.attach(retry, &with))
+                .execute(self.attach(retry, context, verified))
                 .await;
         }
         // It executed, so it passed validation with this operation and these variables.
@@ -384,16 +434,11 @@ impl Pipeline {
         response
     }
 
-    /// The request's own context: its auth (checked on first use), loaders and address.
-    fn attach(&self, request: Request, with: &With<'_>) -> Request {
-        let (context, spans) = (with.context, with.spans);
-        let auth = Auth::new(context.authorization.clone(), context.dpop.clone())
-            .recorded_in([spans.graphql.clone(), spans.outer.clone()]);
-        let auth = match with.caller {
-            Some(caller) => auth.settled(caller.clone()),
-            None => auth,
-        };
-        let request = request.data(auth).data(RequestLoader::new(self.db.clone()));
+    /// The request's own context: its auth (verified before execution), loaders and address.
+    fn attach(&self, request: Request, context: &RequestContext, verified: &Verified) -> Request {
+        let request = request
+            .data(Auth::verified(verified.clone()))
+            .data(RequestLoader::new(self.db.clone()));
         let request = match &context.dpop {
             Some(DpopEvidence::Proof(proof)) => request.data(proof.clone()),
             _ => request,

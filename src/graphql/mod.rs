@@ -1,19 +1,22 @@
 //! The GraphQL API: the schema is merged from one part per area (`auth`, `user`, `recipe`,
 //! `session`, `subscription`),
 //! `execute` is the one pipeline every transport runs requests through (with the checks of
-//! `limits`, `nesting` and `shape`), `loaders` batch lookups, `spans` are the trace spans of
+//! `limits`, `nesting` and `shape`, and the rate limits of `ratelimit`, which each operation
+//! spends its `cost` from), `loaders` batch lookups, `spans` are the trace spans of
 //! validation, execution and root fields. Resolvers are thin: they read
 //! the context, call the domain functions and map their types.
 
 pub mod admission;
 pub mod auth;
 pub mod connection;
+pub mod cost;
 pub mod doc_cache;
 pub mod execute;
 pub mod limits;
 pub mod loaders;
 pub mod nesting;
 pub mod persisted;
+pub mod ratelimit;
 pub mod recipe;
 pub mod recipe_input;
 pub mod schema;

@@ -136,8 +136,9 @@ fn measure_fragments(document: &ExecutableDocument) -> Result<Measured<'_>, Cycl
 }
 
 /// Fragment names, each after every fragment it spreads: a depth-first search with an explicit
-/// stack (a chain of spreads is as long as the document allows).
-fn topological_order(document: &ExecutableDocument) -> Result<Vec<&str>, Cycle> {
+/// stack (a chain of spreads is as long as the document allows). `cost.rs` measures in the
+/// same order.
+pub(crate) fn topological_order(document: &ExecutableDocument) -> Result<Vec<&str>, Cycle> {
     #[derive(Clone, Copy, PartialEq)]
     enum State {
         Open,

@@ -37,8 +37,10 @@ use super::{
     problem, sse, ws,
 };
 use crate::{
+    cache::responses::Entry,
     error::{Refusal, RequestError},
     graphql::execute::Outcome,
+    request::RequestContext,
 };
 
 #[derive(Deserialize)]
@@ -81,9 +83,11 @@ pub async fn get(
     };
     let slot = match caching::look(&gql.caching, &context, &request).await {
         caching::Looked::Hit(entry) => {
-            let response = bytes_response(StatusCode::OK, media, entry.body.clone());
             let (scope, max_age) = (caching::Scope::Public, gql.caching.max_age);
-            return caching::conditional(&headers, response, Some(&entry.etag), scope, max_age);
+            return match kept_answer(&gql, &context, media, &entry).await {
+                Ok(kept) => caching::conditional(&headers, kept, Some(&entry.etag), scope, max_age),
+                Err(refused) => refused,
+            };
         }
         caching::Looked::Miss(slot) => slot,
     };
@@ -132,9 +136,31 @@ fn respond_keeping(
     if !answered_whole(&outcome) {
         return (respond(media, outcome), None);
     }
+    let mut outcome = outcome;
+    let spent = outcome.rate_limit.take();
     let body = Bytes::from(encode(outcome));
-    let etag = caching::keep(&gql.caching, slot, &body, 0);
-    (bytes_response(StatusCode::OK, media, body), Some(etag))
+    let cost = spent.as_ref().map_or(1, |spent| spent.cost);
+    let etag = caching::keep(&gql.caching, slot, &body, cost);
+    let mut response = bytes_response(StatusCode::OK, media, body);
+    if let Some(spent) = &spent {
+        super::ratelimit::write(response.headers_mut(), spent);
+    }
+    (response, Some(etag))
+}
+
+/// A kept answer, once its cost is spent from the caller's rate limits as running it would
+/// have been; the refusal (429) when a budget lacks room.
+async fn kept_answer(
+    gql: &GraphQlState,
+    context: &RequestContext,
+    media: MediaType,
+    entry: &Entry,
+) -> Result<Response, Response> {
+    let spent = (gql.pipeline.spend(context, entry.cost).await)
+        .map_err(|refusal| super::answer_refusal(media, &refusal))?;
+    let mut response = bytes_response(StatusCode::OK, media, entry.body.clone());
+    super::ratelimit::write(response.headers_mut(), &spent);
+    Ok(response)
 }
 
 pub async fn post(
@@ -179,7 +205,9 @@ pub async fn post(
         }
         let slot = match caching::look(&gql.caching, &context, &request).await {
             caching::Looked::Hit(entry) => {
-                return bytes_response(StatusCode::OK, media, entry.body.clone());
+                return kept_answer(&gql, &context, media, &entry)
+                    .await
+                    .unwrap_or_else(|r| r);
             }
             caching::Looked::Miss(slot) => slot,
         };
@@ -202,15 +230,21 @@ pub async fn post(
     match parse_body(text, gql.max_batch) {
         Ok(BatchRequest::Single(request)) => single(request).await,
         Ok(BatchRequest::Batch(requests)) => {
-            let mut body = b"[".to_vec();
+            let (mut body, mut spent) = (b"[".to_vec(), None);
             for (i, request) in requests.into_iter().enumerate() {
                 if i > 0 {
                     body.push(b',');
                 }
-                body.extend(encode(gql.pipeline.run(request, &context).await));
+                let mut outcome = gql.pipeline.run(request, &context).await;
+                spent = outcome.rate_limit.take().or(spent);
+                body.extend(encode(outcome));
             }
             body.push(b']');
-            bytes_response(StatusCode::OK, media, body)
+            let mut response = bytes_response(StatusCode::OK, media, body);
+            if let Some(spent) = &spent {
+                super::ratelimit::write(response.headers_mut(), spent);
+            }
+            response
         }
         Err(message) => problem(media, &RequestError::new(Refusal::BadRequest, message)),
     }
@@ -275,9 +309,20 @@ fn get_request(params: GetParams) -> Result<Request, String> {
     Ok(request)
 }
 
+/// The answer, with the RateLimit headers of what the operation spent.
+fn respond(media: MediaType, mut outcome: Outcome) -> Response {
+    let spent = outcome.rate_limit.take();
+    let mut response = answer(media, outcome);
+    if let Some(spent) = &spent {
+        super::ratelimit::write(response.headers_mut(), spent);
+    }
+    response
+}
+
 /// A request refused before execution is a 400 under `application/graphql-response+json`; one
-/// refused by admission is the refusal it is (503 SERVER_BUSY, 408 REQUEST_TIMEOUT).
-fn respond(media: MediaType, outcome: Outcome) -> Response {
+/// refused by admission or a rate limit is the refusal it is (503 SERVER_BUSY, 408
+/// REQUEST_TIMEOUT, 429 TOO_MANY_REQUESTS).
+fn answer(media: MediaType, outcome: Outcome) -> Response {
     if let Some(refusal) = &outcome.refused {
         return super::answer_refusal(media, refusal);
     }

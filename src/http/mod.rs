@@ -1,6 +1,6 @@
 //! The HTTP transports: GraphQL over HTTP (`graphql`), over WebSocket (`ws`) and over
 //! Server-Sent Events (`sse`), content negotiation (`media`), which pages may open a socket
-//! (`origin`), GraphiQL (`graphiql`), and the layers around every route: body limit, CORS, a
+//! (`origin`), GraphiQL (`graphiql`), the rate limits' headers (`ratelimit`), and the layers around every route: body limit, CORS, a
 //! timeout on the whole exchange (with a coded JSON error), panic isolation, request tracing
 //! with secrets redacted. The limits on operations themselves (concurrency, time) are the
 //! pipeline's admission, which every transport meets. [`problem`] is the one place a refused
@@ -13,6 +13,7 @@ pub mod graphql;
 pub mod media;
 pub mod oauth;
 pub mod origin;
+pub mod ratelimit;
 pub mod spans;
 pub mod sse;
 pub mod ws;
@@ -108,7 +109,12 @@ fn cors(config: &Config) -> Result<CorsLayer, InvalidOrigin> {
             header::ACCEPT,
             header::HeaderName::from_static("dpop"),
         ])
-        .expose_headers([header::HeaderName::from_static("dpop-nonce")])
+        .expose_headers([
+            header::HeaderName::from_static("dpop-nonce"),
+            ratelimit::RATELIMIT,
+            ratelimit::RATELIMIT_POLICY,
+            header::RETRY_AFTER,
+        ])
         .max_age(Duration::from_secs(600)))
 }
 
@@ -151,8 +157,12 @@ pub fn answer_refusal(media: MediaType, error: &RequestError) -> Response {
     };
     let body = error.to_body().to_string();
     let mut response = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        let retry = HeaderValue::from_static("1");
+    let retry = match (error.retry_after, status) {
+        (Some(seconds), _) => Some(HeaderValue::from(seconds)),
+        (None, StatusCode::SERVICE_UNAVAILABLE) => Some(HeaderValue::from_static("1")),
+        _ => None,
+    };
+    if let Some(retry) = retry {
         response.headers_mut().insert(header::RETRY_AFTER, retry);
     }
     response

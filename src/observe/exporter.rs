@@ -130,6 +130,10 @@ fn describe() {
         "Duration of the SQL statements of requests."
     );
     describe_counter!(REDIS_ERRORS, "Redis commands that failed.");
+    describe_counter!(
+        RATE_LIMITED,
+        "Operations refused by a rate limit, by the budget that lacked room (address, user)."
+    );
 }
 
 /// Every series of a closed set at zero from the start, so that a rate over it is defined
@@ -146,6 +150,9 @@ fn zero() {
     }
     for what in MailFailure::ALL {
         counter!(MAIL_FAILED, "disposition" => what.as_str()).increment(0);
+    }
+    for budget in ["address", "user"] {
+        counter!(RATE_LIMITED, "budget" => budget).increment(0);
     }
     for transport in Transport::ALL {
         gauge!(CONNECTIONS, "transport" => transport.as_str()).increment(0.0);

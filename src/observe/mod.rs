@@ -44,6 +44,7 @@ pub(crate) mod names {
     pub const DB_MAX: &str = "db.client.connection.max";
     pub const DB_DURATION: &str = "db.client.operation.duration";
     pub const REDIS_ERRORS: &str = "smilecook.redis.errors";
+    pub const RATE_LIMITED: &str = "smilecook.ratelimit.refusals";
 }
 
 /// A closed set of label values: each variant is one value of one label.
@@ -206,6 +207,12 @@ pub fn db_statement(elapsed: Duration) {
 
 pub fn redis_error() {
     counter!(names::REDIS_ERRORS).increment(1);
+}
+
+/// An operation refused by its rate limit, by the budget that lacked room most (`address` or
+/// `user`, the policy names of the RateLimit headers).
+pub fn rate_limited(budget: &'static str) {
+    counter!(names::RATE_LIMITED, "budget" => budget).increment(1);
 }
 
 /// Counts one live connection or subscription for as long as it is held.

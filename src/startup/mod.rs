@@ -37,6 +37,7 @@ use crate::{
         admission::{self, Admission},
         execute::Pipeline,
         persisted::Documents,
+        ratelimit::{self, BudgetStore, Budgets, MemoryBudgets, RedisBudgets},
         schema::{Limits, build_schemas},
     },
     http::{
@@ -460,6 +461,7 @@ pub fn app(
 ) -> Result<Router, StartupError> {
     let config = Arc::clone(&state.config);
     let denylist = Arc::clone(&state.tokens.denylist);
+    let budgets = budgets(&config, redis.clone(), state.tokens.clock.clone());
     let readiness = readiness::Readiness {
         db: state.db.clone(),
         redis,
@@ -505,6 +507,7 @@ pub fn app(
         db,
         admission,
         documents,
+        budgets,
     };
     let gql = GraphQlState {
         pipeline,
@@ -545,6 +548,21 @@ pub fn app(
         router = router.layer(http::dpop_nonce_layer(nonces, clock));
     }
     Ok(http::with_layers(router, &config)?)
+}
+
+/// The rate limits every operation spends from: in Redis when instances share one (every
+/// instance then charges the same budgets), else in this process.
+fn budgets(config: &Config, redis: Option<redis::aio::ConnectionManager>, clock: Clock) -> Budgets {
+    let store: Arc<dyn BudgetStore> = match redis {
+        Some(conn) => Arc::new(RedisBudgets::new(conn, &config.redis_key_prefix)),
+        None => Arc::new(MemoryBudgets::default()),
+    };
+    let limits = ratelimit::Limits {
+        address: config.rate_limit_address,
+        user: config.rate_limit_user,
+        window: config.rate_limit_window,
+    };
+    Budgets::new(store, limits, clock)
 }
 
 /// The numbers of the throttle table (`auth::throttle::rules`).

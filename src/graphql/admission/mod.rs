@@ -72,6 +72,12 @@ impl Admission {
         }
     }
 
+    /// What checks a request's credentials (the pipeline verifies them before it charges a
+    /// user's rate limit).
+    pub fn tokens(&self) -> &TokenCheck {
+        &self.tokens
+    }
+
     /// Runs one operation: at once when fewer than `MAX_CONCURRENT_REQUESTS` run (else
     /// SERVER_BUSY, and nothing runs), for at most `REQUEST_TIMEOUT` (else REQUEST_TIMEOUT: the
     /// operation is dropped at its next await).
