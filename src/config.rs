@@ -295,8 +295,8 @@ pub struct Config {
     #[arg(long, env = "RATE_LIMIT_USER", default_value_t = 10_000)]
     pub rate_limit_user: u64,
 
-    /// The time a rate-limit budget takes to refill from empty (it refills evenly).
-    #[arg(long, env = "RATE_LIMIT_WINDOW", default_value = "60s", value_parser = parse_duration)]
+    /// The time a rate-limit budget takes to refill from empty (it refills evenly); at least 1s.
+    #[arg(long, env = "RATE_LIMIT_WINDOW", default_value = "60s", value_parser = parse_window)]
     pub rate_limit_window: Duration,
 
     /// Take the client address from the last `X-Forwarded-For` entry (behind a trusted proxy).
@@ -499,6 +499,15 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{value}` is not a duration like `900`, `15m` or `30d`: {e}"))
 }
 
+/// A rate-limit window: whole seconds, as the RateLimit headers give it, and at least one.
+fn parse_window(value: &str) -> Result<Duration, String> {
+    let window = parse_duration(value)?;
+    match window.as_secs() {
+        0 => Err(format!("`{value}`: a rate-limit window is at least 1s")),
+        secs => Ok(Duration::from_secs(secs)),
+    }
+}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
@@ -555,6 +564,13 @@ mod tests {
         assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
         assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86400)));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn a_rate_limit_window_is_whole_seconds_and_at_least_one() {
+        assert_eq!(parse_window("90s 500ms"), Ok(Duration::from_secs(90)));
+        assert!(parse_window("0").is_err());
+        assert!(parse_window("500ms").is_err());
     }
 
     #[test]

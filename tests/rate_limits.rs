@@ -232,3 +232,21 @@ async fn instances_sharing_redis_share_the_budgets() {
     let (status, _, _) = post(&one, CHEAP, None).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn a_token_that_does_not_verify_charges_no_user_budget() {
+    let app = app_with_budgets(1000, 100).await;
+    let ada = app.user("ada").await;
+    // Ada's token with its signature broken: it names her, but proves nothing.
+    let forged = format!("{}x", ada.access);
+    let (status, headers, body) = post(&app, CHEAP, Some(&forged)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers["ratelimit-policy"], "\"address\";q=1000;w=86400");
+
+    let (_, headers, _) = post(&app, CHEAP, Some(&ada.access)).await;
+    assert_eq!(
+        headers["ratelimit-policy"],
+        "\"address\";q=1000;w=86400, \"user\";q=100;w=86400"
+    );
+    assert_eq!(left(&headers), ("user".into(), 99));
+}
