@@ -186,3 +186,42 @@ async fn across_two_instances_no_read_after_a_write_is_answered_is_stale() {
         task.await.expect("reader");
     }
 }
+
+#[tokio::test]
+async fn an_answer_from_the_cache_spends_what_running_it_would_and_is_refused_when_spent() {
+    let app = spawn_app_with(&["--rate-limit-address=1000", "--rate-limit-window=1d"]).await;
+    let remaining = |response: &reqwest::Response| -> i64 {
+        let field = header(
+            response,
+            reqwest::header::HeaderName::from_static("ratelimit"),
+        );
+        let r = field.split(';').find_map(|p| p.strip_prefix("r="));
+        r.and_then(|r| r.parse().ok())
+            .unwrap_or_else(|| panic!("RateLimit: {field:?}"))
+    };
+    let ran = get_page(&app, None).await;
+    let (before, first) = (1000, remaining(&ran));
+    let kept = get_page(&app, None).await;
+    assert_eq!(kept.status(), 200);
+    let second = remaining(&kept);
+    assert_eq!(
+        before - first,
+        first - second,
+        "a kept answer costs what running it did"
+    );
+    let mut refused = None;
+    for _ in 0..10 {
+        let response = get_page(&app, None).await;
+        if response.status() == 429 {
+            refused = Some(response);
+            break;
+        }
+    }
+    let refused = refused.expect("the budget runs out");
+    assert!(!header(&refused, reqwest::header::RETRY_AFTER).is_empty());
+    let body: Value = refused.json().await.expect("JSON");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "TOO_MANY_REQUESTS",
+        "{body}"
+    );
+}
