@@ -460,3 +460,80 @@ async fn hostile_tokens_credentials_and_introspections_get_answers_and_the_proce
     assert_eq!(after, json!({ "active": false }));
     server.assert_alive(PROMPTLY).await;
 }
+
+/// Persisted documents from a hostile client: ids and hashes 10,000 characters long, extensions
+/// nested 10,000 deep in a POST body (2,000 in a GET's URL), a thousand distinct unknown
+/// hashes, and 25 registrations of one document with a wrong hash at once. Every answer is a
+/// coded 4xx (or the documented not-found), nothing is stored, and the process lives on.
+#[tokio::test]
+async fn hostile_persisted_document_references_get_coded_answers() {
+    let mut server = Binary::start(&[]).await;
+    let long = "a".repeat(10_000);
+    let deep = format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+    let apq = |hash: &str| json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let bodies = [
+        json!({ "documentId": long }),
+        json!({ "documentId": format!("sha256:{long}") }),
+        json!({ "extensions": apq(&long) }),
+        json!({ "documentId": vec!["x"; 1000] }),
+        json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": vec!["f"; 1000] } } }),
+    ];
+    for body in bodies {
+        let (status, answer) = server.post_json(&body).await;
+        assert!(
+            (400..500).contains(&status) || code(&answer) == "BAD_REQUEST",
+            "{status}: {answer}"
+        );
+        assert_eq!(code(&answer), "BAD_REQUEST", "{body:.80}: {answer}");
+    }
+    let raw = format!("{{\"query\": \"{{ __typename }}\", \"extensions\": {deep}}}");
+    let response = server
+        .client
+        .post(server.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(raw)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status().as_u16(), 400);
+    // A URL holds less: 2,000 deep (far past any parser's recursion limit) fits in one.
+    let deep_url = format!("{}1{}", "{\"a\":".repeat(2_000), "}".repeat(2_000));
+    let (status, answer) = server.get(&[("extensions", &deep_url)]).await;
+    assert!((400..500).contains(&status), "{status}: {answer}");
+    let (status, answer) = server.get(&[("documentId", &long)]).await;
+    assert!(
+        (400..500).contains(&status) || code(&answer) == "BAD_REQUEST",
+        "{status}: {answer}"
+    );
+
+    // A thousand unknown hashes: each is not found, none is stored.
+    let unknown = (0..1000).map(|i| format!("{i:064x}"));
+    let shared = &server;
+    let answers =
+        join_all(unknown.map(|hash| async move {
+            shared.post_json(&json!({ "extensions": apq(&hash) })).await
+        }))
+        .await;
+    assert!(
+        answers
+            .iter()
+            .all(|(_, b)| code(b) == "PERSISTED_QUERY_NOT_FOUND")
+    );
+
+    // 25 at once with a hash that is not the text's: all refused, and the hash stays unknown.
+    let wrong = format!("{:064x}", 7);
+    let registrations = (0..25).map(|_| async {
+        let body = json!({ "query": "{ __typename }", "extensions": apq(&wrong) });
+        shared.post_json(&body).await
+    });
+    let answers = join_all(registrations).await;
+    assert!(
+        answers.iter().all(|(_, b)| code(b) == "BAD_REQUEST"),
+        "{answers:?}"
+    );
+    let (_, after) = server
+        .post_json(&json!({ "extensions": apq(&wrong) }))
+        .await;
+    assert_eq!(code(&after), "PERSISTED_QUERY_NOT_FOUND");
+    server.assert_alive(PROMPTLY).await;
+}

@@ -60,7 +60,9 @@ pub async fn look(caching: &Caching, context: &RequestContext, request: &Request
     let Some(epoch) = caching.events.epoch().await else {
         return Looked::Miss(None);
     };
-    match responses.get(&key, epoch) {
+    let entry = responses.get(&key, epoch);
+    crate::observe::response_cache(entry.is_some());
+    match entry {
         Some(entry) => Looked::Hit(entry),
         None => Looked::Miss(Some(Slot { key, epoch })),
     }

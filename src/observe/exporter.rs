@@ -134,6 +134,10 @@ fn describe() {
         RATE_LIMITED,
         "Operations refused by a rate limit, by the budget that lacked room (address, user)."
     );
+    describe_counter!(
+        RESPONSE_CACHE,
+        "Anonymous queries looked up in the server's cache of public answers, by result."
+    );
 }
 
 /// Every series of a closed set at zero from the start, so that a rate over it is defined
@@ -153,6 +157,9 @@ fn zero() {
     }
     for budget in ["address", "user"] {
         counter!(RATE_LIMITED, "budget" => budget).increment(0);
+    }
+    for result in ["hit", "miss"] {
+        counter!(RESPONSE_CACHE, "result" => result).increment(0);
     }
     for transport in Transport::ALL {
         gauge!(CONNECTIONS, "transport" => transport.as_str()).increment(0.0);

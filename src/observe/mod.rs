@@ -45,6 +45,7 @@ pub(crate) mod names {
     pub const DB_DURATION: &str = "db.client.operation.duration";
     pub const REDIS_ERRORS: &str = "smilecook.redis.errors";
     pub const RATE_LIMITED: &str = "smilecook.ratelimit.refusals";
+    pub const RESPONSE_CACHE: &str = "smilecook.response_cache.lookups";
 }
 
 /// A closed set of label values: each variant is one value of one label.
@@ -213,6 +214,13 @@ pub fn redis_error() {
 /// `user`, the policy names of the RateLimit headers).
 pub fn rate_limited(budget: &'static str) {
     counter!(names::RATE_LIMITED, "budget" => budget).increment(1);
+}
+
+/// A lookup in the server's cache of public answers: `hit`, or `miss` (kept afterwards if
+/// the answer may be).
+pub fn response_cache(hit: bool) {
+    let result = if hit { "hit" } else { "miss" };
+    counter!(names::RESPONSE_CACHE, "result" => result).increment(1);
 }
 
 /// Counts one live connection or subscription for as long as it is held.
