@@ -62,7 +62,7 @@ const RECIPE_COLUMNS: [&str; 12] = [
     "created_at",
     "updated_at",
 ];
-const USER_COLUMNS: [&str; 9] = [
+const USER_COLUMNS: [&str; 10] = [
     "id",
     "username",
     "username_key",
@@ -72,6 +72,7 @@ const USER_COLUMNS: [&str; 9] = [
     "created_at",
     "credential_epoch",
     "email_verified_at",
+    "password_changed_at",
 ];
 /// `first: 20`, plus the one row that tells whether another page follows.
 const PAGE_LIMIT: i64 = 21;
@@ -144,6 +145,7 @@ struct UserRow {
     created_at: DateTime<Utc>,
     credential_epoch: i64,
     email_verified_at: Option<DateTime<Utc>>,
+    password_changed_at: Option<DateTime<Utc>>,
 }
 
 #[tokio::main]
@@ -434,5 +436,6 @@ where
         created_at: row.try_get("created_at")?,
         credential_epoch: row.try_get("credential_epoch")?,
         email_verified_at: row.try_get("email_verified_at")?,
+        password_changed_at: row.try_get("password_changed_at")?,
     })
 }
