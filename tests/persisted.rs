@@ -46,6 +46,12 @@ async fn get(app: &TestApp, params: &[(&str, &str)]) -> (u16, Value) {
     (status, response.json().await.expect("JSON"))
 }
 
+/// How many documents the database holds under `condition`.
+async fn stored(app: &TestApp, condition: &str) -> i64 {
+    let query = format!("SELECT COUNT(*) AS n FROM persisted_documents WHERE {condition}");
+    query_value(&app.database_url, &query, "n").await
+}
+
 /// A manifest file in the app's directory, as graphql-codegen's client preset writes it.
 fn manifest(app: &TestApp, documents: &[&str]) -> String {
     let entries: serde_json::Map<String, Value> = documents
@@ -120,12 +126,7 @@ async fn a_document_that_does_not_validate_is_never_registered() {
         Some("GRAPHQL_VALIDATION_FAILED"),
         "{refused}"
     );
-    let rows: i64 = query_value(
-        &app.database_url,
-        "SELECT COUNT(*) AS n FROM persisted_documents",
-        "n",
-    )
-    .await;
+    let rows = stored(&app, "TRUE").await;
     assert_eq!(rows, 0);
 }
 
@@ -140,22 +141,9 @@ async fn client_registrations_are_kept_to_their_number_the_oldest_dropped() {
         let (_, answer) = post(&app, body, None).await;
         assert_eq!(answer["data"]["__typename"], "Query", "{answer}");
     }
-    let rows: i64 = query_value(
-        &app.database_url,
-        "SELECT COUNT(*) AS n FROM persisted_documents",
-        "n",
-    )
-    .await;
+    let rows = stored(&app, "TRUE").await;
     assert_eq!(rows, 3);
-    let newest: i64 = query_value(
-        &app.database_url,
-        &format!(
-            "SELECT COUNT(*) AS n FROM persisted_documents WHERE id = '{}'",
-            sha256(&documents[5])
-        ),
-        "n",
-    )
-    .await;
+    let newest = stored(&app, &format!("id = '{}'", sha256(&documents[5]))).await;
     assert_eq!(newest, 1);
 }
 
@@ -168,12 +156,7 @@ async fn twenty_five_parallel_registrations_of_one_document_all_run_and_store_on
     for (_, answer) in answers {
         assert_eq!(answer["data"]["recipes"]["totalCount"], 0, "{answer}");
     }
-    let rows: i64 = query_value(
-        &app.database_url,
-        "SELECT COUNT(*) AS n FROM persisted_documents",
-        "n",
-    )
-    .await;
+    let rows = stored(&app, "TRUE").await;
     assert_eq!(rows, 1);
 }
 

@@ -378,18 +378,19 @@ impl TestApp {
 
     /// Runs `smilecook clients <action>` on this deployment's database.
     pub async fn clients_command(&self, action: &[&str]) -> Result<String, String> {
-        let database = format!("--database-url={}", self.database_url);
-        let args: Vec<&str> = ["clients", database.as_str()]
-            .into_iter()
-            .chain(action.iter().copied())
-            .collect();
-        run_binary(&args).await
+        self.database_command("clients", action).await
     }
 
     /// Runs `smilecook documents <action>` on this deployment's database.
     pub async fn documents_command(&self, action: &[&str]) -> Result<String, String> {
+        self.database_command("documents", action).await
+    }
+
+    /// Runs a `smilecook` command that needs only the database (the real binary): its
+    /// standard output, or its error output when it fails.
+    async fn database_command(&self, command: &str, action: &[&str]) -> Result<String, String> {
         let database = format!("--database-url={}", self.database_url);
-        let args: Vec<&str> = ["documents", database.as_str()]
+        let args: Vec<&str> = [command, database.as_str()]
             .into_iter()
             .chain(action.iter().copied())
             .collect();
