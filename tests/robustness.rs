@@ -307,19 +307,29 @@ async fn hostile_addresses_registrations_and_socket_floods_get_coded_answers() {
             .all(|(_, b)| b["errors"].is_null() || code(b) == "TOO_MANY_REQUESTS")
     );
 
-    // 25 sockets, a thousand operations each, as fast as they can be written.
-    let floods = (0..25).map(|s| {
+    // 25 sockets, a thousand operations each, as fast as they can be written. All are open and
+    // acknowledged first: a socket whose `connection_init` waited behind another's flood would
+    // meet WS_INIT_TIMEOUT on a busy machine (the test's own doing, not the server's).
+    let opened = (0..25).map(|s| {
         let addr = server.addr.clone();
         async move {
             let mut socket = common::ws::WsClient::connect(&addr, None).await;
-            assert!(common::ws::is_ack(&socket.init(None).await));
-            for i in 0..1000 {
-                let query = if i % 2 == 0 { "{ __typename }" } else { "subscription { recipePublished { id } }" };
-                let message = json!({ "id": format!("{s}-{i}"), "type": "subscribe", "payload": { "query": query } });
-                socket.send(message).await;
-            }
+            let answer = socket.init(None).await;
+            assert!(
+                common::ws::is_ack(&answer),
+                "socket {s} was answered {answer:?}"
+            );
             socket
         }
+    });
+    let sockets = join_all(opened).await;
+    let floods = sockets.into_iter().enumerate().map(|(s, mut socket)| async move {
+        for i in 0..1000 {
+            let query = if i % 2 == 0 { "{ __typename }" } else { "subscription { recipePublished { id } }" };
+            let message = json!({ "id": format!("{s}-{i}"), "type": "subscribe", "payload": { "query": query } });
+            socket.send(message).await;
+        }
+        socket
     });
     let sockets = join_all(floods).await;
     server.assert_alive(PROMPTLY).await;
