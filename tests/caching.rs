@@ -225,3 +225,37 @@ async fn an_answer_from_the_cache_spends_what_running_it_would_and_is_refused_wh
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn with_postgresql_alone_another_instance_hears_of_writes_through_notify() {
+    let postgres = std::env::var("TEST_DATABASE_URL").is_ok_and(|url| url.starts_with("postgres"));
+    if !postgres {
+        return; // The relay is PostgreSQL's LISTEN/NOTIFY; CI runs the suite on PostgreSQL too.
+    }
+    let writer = common::spawn_app_without_redis().await;
+    let ada = writer.user("ada").await;
+    create_published(&writer, &ada, input("Bread")).await;
+    // Started after those writes, the reader has no event of them on its way.
+    let reader = writer.spawn_sibling().await;
+    reader.subscribers(0).await; // its relay is up: from now on it keeps public answers
+    assert_eq!(names(&reader, None).await, ["Bread"]);
+    // Behind the servers' backs: the reader answers from what it kept, so it is kept.
+    execute_sql(&writer.database_url, "UPDATE recipes SET name = 'Changed'").await;
+    assert_eq!(names(&reader, None).await, ["Bread"]);
+    create_published(&writer, &ada, input("Soup")).await;
+    let user = "query User($u: String!) { user(username: $u) { username } }";
+    let before = reader.graphql(user, json!({ "u": "bob" }), None).await;
+    assert!(before["data"]["user"].is_null(), "{before}");
+    writer.user("bob").await;
+    // Eventually (milliseconds): each instance moves its own epoch for what the relay brings.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let page = names(&reader, None).await;
+        let bob = reader.graphql(user, json!({ "u": "bob" }), None).await;
+        if page == ["Soup", "Changed"] && bob["data"]["user"]["username"] == "bob" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{page:?} {bob}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
