@@ -68,13 +68,25 @@ pub async fn look(caching: &Caching, context: &RequestContext, request: &Request
     }
 }
 
-/// Keeps an answer that may be kept (an anonymous query executed without an error); its tag.
-pub fn keep(caching: &Caching, slot: Option<Slot>, body: &Bytes, cost: u64) -> String {
+/// Keeps an answer that may be kept (an anonymous query executed without an error); its tag,
+/// when `tagged` asks for it or it was kept.
+/// Computed only when something will use it (a GET's answer, or a kept one).
+pub fn keep(
+    caching: &Caching,
+    slot: Option<Slot>,
+    body: &Bytes,
+    cost: u64,
+    tagged: bool,
+) -> Option<String> {
+    let slot = slot.filter(|_| caching.responses.is_some());
+    if !tagged && slot.is_none() {
+        return None;
+    }
     let etag = responses::etag(body);
     if let (Some(responses), Some(slot)) = (&caching.responses, slot) {
         responses.put(slot.key, body.clone(), etag.clone(), slot.epoch, cost);
     }
-    etag
+    Some(etag)
 }
 
 /// A request's key: its persisted id (or text), operation name and variables; none for a

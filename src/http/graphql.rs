@@ -110,7 +110,7 @@ pub async fn get(
         (_, true) if !context.explorer => caching::Scope::Public,
         _ => caching::Scope::Private,
     };
-    let (response, etag) = respond_keeping(&gql, media, outcome, slot);
+    let (response, etag) = respond_keeping(&gql, media, outcome, slot, true);
     caching::conditional(
         &headers,
         response,
@@ -126,12 +126,13 @@ fn answered_whole(outcome: &Outcome) -> bool {
 }
 
 /// Answers `outcome`; a whole answer is kept in the server's cache when `slot` says where
-/// (an anonymous query), and has its entity tag.
+/// (an anonymous query), and has its entity tag when kept or `tagged` (a GET's).
 fn respond_keeping(
     gql: &GraphQlState,
     media: MediaType,
     outcome: Outcome,
     slot: Option<caching::Slot>,
+    tagged: bool,
 ) -> (Response, Option<String>) {
     if !answered_whole(&outcome) {
         return (respond(media, outcome), None);
@@ -140,12 +141,12 @@ fn respond_keeping(
     let spent = outcome.rate_limit.take();
     let body = Bytes::from(encode(outcome));
     let cost = spent.as_ref().map_or(1, |spent| spent.cost);
-    let etag = caching::keep(&gql.caching, slot, &body, cost);
+    let etag = caching::keep(&gql.caching, slot, &body, cost, tagged);
     let mut response = bytes_response(StatusCode::OK, media, body);
     if let Some(spent) = &spent {
         super::ratelimit::write(response.headers_mut(), spent);
     }
-    (response, Some(etag))
+    (response, etag)
 }
 
 /// A kept answer, once its cost is spent from the caller's rate limits as running it would
@@ -222,7 +223,7 @@ pub async fn post(
         }
         let slot = slot.filter(|_| !prepared.writes());
         let outcome = gql.pipeline.run_prepared(prepared, &context).await;
-        respond_keeping(&gql, media, outcome, slot).0
+        respond_keeping(&gql, media, outcome, slot, false).0
     };
     if graphql_body {
         return single(Request::new(text)).await;
