@@ -6,6 +6,10 @@
 //! choosing the executing or the fast-validating schema, replaying a refusal on the explaining
 //! schema, and giving every request error a code.
 //!
+//! Its steps live beside it: finding and checking the document (`execute/prepare.rs`), the
+//! cost and its spend (`execute/charge.rs`), and the transports that keep a connection open
+//! (`execute/stream.rs`).
+//!
 //! What stays with a transport: reading its wire format into a [`Request`] and a
 //! [`RequestContext`], and writing the [`Outcome`] back (for HTTP: the status code, and a
 //! request error without `data`).
@@ -16,15 +20,14 @@ use async_graphql::{
     Request, Response, ServerError, ServerResult,
     parser::types::{ExecutableDocument, OperationType},
 };
-use futures_util::{StreamExt, stream::BoxStream};
-use tracing::{Instrument, Span, field::Empty};
+use tracing::{Instrument, Span};
 
 use super::{
     admission::Admission,
     doc_cache::{Cached, validation_key},
     limits::QueryLimits,
     loaders::RequestLoader,
-    persisted::{self, Documents},
+    persisted::Documents,
     ratelimit::{Budgets, Spent},
     schema::Schemas,
 };
@@ -36,6 +39,8 @@ use crate::{
 };
 
 mod charge;
+mod prepare;
+mod stream;
 
 /// The most errors a refused request is answered with (and a last one saying how many more).
 const MAX_REQUEST_ERRORS: usize = 100;
@@ -64,7 +69,7 @@ type Verified = Result<Option<Principal>, AppError>;
 pub struct Prepared {
     request: Request,
     checked: ServerResult<(ExecutableDocument, Option<Arc<Cached>>)>,
-    /// The caller, when it had to be known before parsing (`persisted.rs`): the request's
+    /// The caller, when it had to be known before parsing (`graphql::persisted`): the request's
     /// resolvers reuse it rather than check the token (and spend its DPoP proof) again.
     caller: Option<Verified>,
     /// A persisted query sent with its text, registered under this hash once it has run.
@@ -170,77 +175,6 @@ impl Prepared {
 }
 
 impl Pipeline {
-    /// Finds the document a request names and parses and checks it (once;
-    /// [`Self::run_prepared`] uses the result).
-    pub async fn prepare(&self, mut request: Request, context: &RequestContext) -> Prepared {
-        let graphql = crate::telemetry::request_span!(
-            "graphql",
-            operation = Empty,
-            operation_type = Empty,
-            user_id = Empty
-        );
-        let (caller, register) = match self.resolve(&mut request, context).await {
-            Ok(resolved) => resolved,
-            Err(error) => {
-                let spans = Spans {
-                    graphql,
-                    outer: Span::current(),
-                };
-                return Prepared {
-                    request,
-                    checked: Err(error),
-                    caller: None,
-                    register: None,
-                    spans,
-                };
-            }
-        };
-        let check = || self.limits.prepare(&request.query, &request.variables);
-        // A span of its own only for traces: the log has nothing to say of parsing.
-        let checked = match crate::telemetry::traces_enabled() {
-            true => tracing::info_span!(parent: &graphql, "graphql.parse").in_scope(check),
-            false => check(),
-        };
-        let spans = Spans {
-            graphql,
-            outer: Span::current(),
-        };
-        if let Some((name, ty)) = operation(&request, &checked) {
-            if let Some(name) = name {
-                spans.record("operation", &name);
-            }
-            spans.record("operation_type", &tracing::field::display(ty));
-        }
-        Prepared {
-            request,
-            checked,
-            caller,
-            register,
-            spans,
-        }
-    }
-
-    /// The document a request names, and whether it may run (`persisted.rs`); the caller,
-    /// when that depends on who it is.
-    async fn resolve(
-        &self,
-        request: &mut Request,
-        context: &RequestContext,
-    ) -> Result<(Option<Verified>, Option<String>), ServerError> {
-        let resolved = (self.documents.resolve(request, context).await)
-            .map_err(|error| error.to_server_error())?;
-        if !resolved.needs_caller {
-            return Ok((None, resolved.register));
-        }
-        let caller = self.admission.caller(context).await;
-        match &caller {
-            Ok(Some(_)) => Ok((Some(caller), resolved.register)),
-            Ok(None) => Err(persisted::not_trusted().to_server_error()),
-            // A bad token is answered as such (TOKEN_EXPIRED, ...), as any field would.
-            Err(error) => Err(error.to_graphql().into_server_error(Default::default())),
-        }
-    }
-
     pub async fn run(&self, request: Request, context: &RequestContext) -> Outcome {
         self.run_prepared(self.prepare(request, context).await, context)
             .await
@@ -296,97 +230,6 @@ impl Pipeline {
             refused: None,
             rate_limit: None,
         }
-    }
-
-    /// Runs a request of any kind as a stream of outcomes, for transports that keep a
-    /// connection open: one per event for a subscription (bounded by its connection, not by
-    /// the time limit), and a single one for anything else (a query or a mutation under
-    /// admission, as over HTTP, or a request refused before execution).
-    pub fn stream(
-        &self,
-        prepared: Prepared,
-        context: &RequestContext,
-    ) -> BoxStream<'static, Outcome> {
-        let subscribes = prepared.subscribes();
-        if subscribes {
-            prepared.observe(); // the rest is counted by `run_prepared`
-        }
-        let cost = self.cost(&prepared);
-        let document = match prepared.checked {
-            Ok((document, _)) if subscribes => document,
-            checked => {
-                let prepared = Prepared {
-                    request: prepared.request,
-                    checked,
-                    spans: prepared.spans,
-                    ..prepared
-                };
-                let (pipeline, context) = (self.clone(), context.clone());
-                let outcome = async move { pipeline.run_prepared(prepared, &context).await };
-                return futures_util::stream::once(outcome).boxed();
-            }
-        };
-        // A subscription spends its cost once, when it starts.
-        let (pipeline, context) = (self.clone(), context.clone());
-        let (request, spans, known) = (prepared.request, prepared.spans, prepared.caller);
-        let started = async move {
-            let traced = [spans.graphql.clone(), spans.outer.clone()];
-            let charged = pipeline.charge(&context, traced, cost, known);
-            let (verified, spent) = charged.instrument(spans.graphql.clone()).await;
-            if let Some(seconds) = spent.retry_after() {
-                let refused = Outcome::refused(RequestError::rate_limited(seconds));
-                observe_errors(&refused.response);
-                return futures_util::stream::once(async { refused.spent(spent) }).boxed();
-            }
-            pipeline.subscribe(request, document, &context, &spans, &verified)
-        };
-        futures_util::stream::once(started).flatten().boxed()
-    }
-
-    /// Starts a subscription whose cost is spent: one outcome per event.
-    fn subscribe(
-        &self,
-        request: Request,
-        document: ExecutableDocument,
-        context: &RequestContext,
-        spans: &Spans,
-        verified: &Verified,
-    ) -> BoxStream<'static, Outcome> {
-        // The subscription's set-up runs in its span (its events run later, outside it).
-        let _span = spans.graphql.enter();
-        let live = observe::Live::subscription();
-        let mut explain = Some((
-            self.schemas.explainer.clone(),
-            self.attach(replay(&request), context, verified),
-        ));
-        let mut request = request;
-        request.set_parsed_query(document);
-        let responses =
-            (self.schemas.executor).execute_stream(self.attach(request, context, verified));
-        responses
-            .then(move |response| {
-                let _live = &live; // held as long as the subscription's stream
-                let explain = explain.take();
-                async move {
-                    let executed = executed(&response);
-                    let response = match (executed, explain) {
-                        (true, _) => response,
-                        // Refused by validation: explained with the refusal's code.
-                        (false, Some((explainer, retry))) => {
-                            request_errors(explainer.execute(retry).await)
-                        }
-                        (false, None) => request_errors(response),
-                    };
-                    observe_errors(&response);
-                    Outcome {
-                        executed,
-                        response,
-                        refused: None,
-                        rate_limit: None,
-                    }
-                }
-            })
-            .boxed()
     }
 
     /// Runs a checked document on the executing schema (its fast-validating twin when the same
