@@ -2,8 +2,8 @@
 
 use sea_orm::DatabaseConnection;
 
-use super::{MAX_ID, sha256_hex};
-use crate::{db::persisted_documents as db, time::Clock};
+use super::MAX_ID;
+use crate::{auth::secret::sha256_hex, db::persisted_documents as db, time::Clock};
 
 /// A SHA-256 in hex is one id whatever its case; other ids are kept as they are.
 pub fn normal_id(id: &str) -> String {

@@ -22,13 +22,13 @@ use std::sync::Arc;
 
 use async_graphql::{Request, Value};
 use sea_orm::DatabaseConnection;
-use sha2::{Digest, Sha256};
 
 mod manifest;
 
 pub use self::manifest::{normal_id, read_manifest, trust_manifest};
 pub use crate::config::DocumentPolicy;
 use crate::{
+    auth::secret::sha256_hex,
     cache::Bounded,
     db::persisted_documents as db,
     error::{AppError, Refusal, RequestError},
@@ -114,14 +114,6 @@ fn not_found() -> RequestError {
 
 fn bad(message: &str) -> RequestError {
     RequestError::new(Refusal::BadRequest, message)
-}
-
-pub fn sha256_hex(text: &str) -> String {
-    hex(&Sha256::digest(text.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Documents {
