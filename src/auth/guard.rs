@@ -80,20 +80,6 @@ impl Auth {
         self
     }
 
-    /// The same credentials, already checked (by the pipeline, before parsing): the result
-    /// is recorded in the spans and kept, so the token's DPoP proof is not spent twice.
-    pub fn settled(self, verified: Result<Option<Principal>, AppError>) -> Self {
-        if let Ok(Some(principal)) = &verified {
-            for span in &self.spans {
-                span.record("user_id", tracing::field::display(principal.user_id));
-            }
-        }
-        Self {
-            verified: OnceCell::new_with(Some(verified)),
-            ..self
-        }
-    }
-
     /// The caller if a valid token was presented, `None` without one, an error for a bad one.
     pub async fn principal(&self, check: &TokenCheck) -> Result<Option<&Principal>, &AppError> {
         let verify = async {

@@ -136,20 +136,6 @@ impl Admission {
         Ok(principal)
     }
 
-    /// The caller of one request, checked now (when a policy depends on who it is before
-    /// the document is parsed): none without credentials, an error for bad ones.
-    pub async fn caller(
-        &self,
-        context: &crate::request::RequestContext,
-    ) -> AppResult<Option<Principal>> {
-        let auth = Auth::new(context.authorization.clone(), context.dpop.clone());
-        let principal = auth
-            .principal(&self.tokens)
-            .await
-            .map_err(AppError::clone)?;
-        Ok(principal.cloned())
-    }
-
     /// Resolves with the error that ends a connection authenticated as `principal`: its
     /// token's expiry, its revocation, or a denylist that cannot be asked. Never, for an
     /// anonymous connection.

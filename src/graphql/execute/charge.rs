@@ -49,16 +49,10 @@ impl Pipeline {
         cost: u64,
         known: Option<Verified>,
     ) -> (Verified, Spent) {
-        let auth = Auth::new(context.authorization.clone(), context.dpop.clone());
-        let auth = auth.recorded_in(spans);
-        let auth = match known {
-            Some(verified) => auth.settled(verified),
-            None => auth,
+        let verified = match known {
+            Some(verified) => verified,
+            None => self.verify(context, spans).await,
         };
-        let verified = auth.principal(self.admission.tokens()).await;
-        let verified = verified
-            .map(Option::<&Principal>::cloned)
-            .map_err(AppError::clone);
         let user = verified
             .as_ref()
             .ok()
@@ -66,5 +60,22 @@ impl Pipeline {
             .map(|p| p.user_id);
         let spent = self.budgets.spend(context.client, user, cost).await;
         (verified, spent)
+    }
+
+    /// The caller the credentials of `context` prove (none without credentials, an error for
+    /// bad ones), its user id recorded in `spans`: the one check of a request's token, made
+    /// once before execution (or before parsing, when a policy needs it) and handed to the
+    /// request's fields ([`Auth::verified`]).
+    pub(super) async fn verify(
+        &self,
+        context: &RequestContext,
+        spans: impl IntoIterator<Item = Span>,
+    ) -> Verified {
+        let auth = Auth::new(context.authorization.clone(), context.dpop.clone());
+        let auth = auth.recorded_in(spans);
+        let verified = auth.principal(self.admission.tokens()).await;
+        verified
+            .map(Option::<&Principal>::cloned)
+            .map_err(AppError::clone)
     }
 }

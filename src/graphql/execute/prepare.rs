@@ -17,7 +17,8 @@ impl Pipeline {
             operation_type = Empty,
             user_id = Empty
         );
-        let (caller, register) = match self.resolve(&mut request, context).await {
+        let spans = [graphql.clone(), Span::current()];
+        let (caller, register) = match self.resolve(&mut request, context, spans).await {
             Ok(resolved) => resolved,
             Err(error) => {
                 let spans = Spans {
@@ -64,13 +65,14 @@ impl Pipeline {
         &self,
         request: &mut Request,
         context: &RequestContext,
+        spans: [Span; 2],
     ) -> Result<(Option<Verified>, Option<String>), ServerError> {
         let resolved = (self.documents.resolve(request, context).await)
             .map_err(|error| error.to_server_error())?;
         if !resolved.needs_caller {
             return Ok((None, resolved.register));
         }
-        let caller = self.admission.caller(context).await;
+        let caller = self.verify(context, spans).await;
         match &caller {
             Ok(Some(_)) => Ok((Some(caller), resolved.register)),
             Ok(None) => Err(persisted::not_trusted().to_server_error()),
