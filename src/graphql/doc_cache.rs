@@ -18,12 +18,12 @@
 
 use std::{
     collections::VecDeque,
-    num::NonZeroUsize,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
 use async_graphql::parser::types::ExecutableDocument;
-use lru::LruCache;
+
+use crate::cache::Bounded;
 
 const MAX_ENTRIES: usize = 1000;
 const MAX_BYTES: usize = 128 * 1024;
@@ -34,13 +34,9 @@ const MAX_VALIDATED: usize = 4;
 /// Requests with more variables than this are validated every time.
 const MAX_VALIDATED_BYTES: usize = 512;
 
+/// Documents by their text, weighed by the text's length.
 #[derive(Clone)]
-pub struct DocumentCache(Arc<Mutex<Entries>>);
-
-struct Entries {
-    documents: LruCache<String, Arc<Cached>>,
-    bytes: usize,
-}
+pub struct DocumentCache(Arc<Bounded<String, Arc<Cached>>>);
 
 /// A parsed document, and the requests it has passed full validation with.
 pub struct Cached {
@@ -87,18 +83,13 @@ impl Cached {
 
 impl Default for DocumentCache {
     fn default() -> Self {
-        let capacity = NonZeroUsize::new(MAX_ENTRIES).unwrap_or(NonZeroUsize::MIN);
-        Self(Arc::new(Mutex::new(Entries {
-            documents: LruCache::new(capacity),
-            bytes: 0,
-        })))
+        Self(Arc::new(Bounded::new(MAX_ENTRIES, MAX_BYTES)))
     }
 }
 
 impl DocumentCache {
     pub(crate) fn get(&self, query: &str) -> Option<Arc<Cached>> {
-        let mut entries = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.documents.get(query).cloned()
+        self.0.get(query)
     }
 
     /// Keeps `document`, which has passed full validation with the request `validated`.
@@ -110,17 +101,7 @@ impl DocumentCache {
             document,
             validated: Mutex::new(validated.into_iter().collect()),
         });
-        let mut entries = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.bytes += query.len();
-        if let Some((old, _)) = entries.documents.push(query.to_owned(), document) {
-            entries.bytes -= old.len();
-        }
-        while entries.bytes > MAX_BYTES {
-            let Some((old, _)) = entries.documents.pop_lru() else {
-                break;
-            };
-            entries.bytes -= old.len();
-        }
+        self.0.put(query.to_owned(), document, query.len());
     }
 }
 
@@ -141,11 +122,11 @@ mod tests {
         for i in 0..=fits {
             cache.put(&query(i), parsed(&query(i)), None);
         }
-        let entries = cache.0.lock().expect("lock");
-        assert_eq!(entries.documents.len(), fits);
-        assert!(entries.bytes <= MAX_BYTES);
-        assert!(!entries.documents.contains(&query(0)));
-        assert!(entries.documents.contains(&query(fits)));
+        let (entries, bytes) = cache.0.usage();
+        assert_eq!(entries, fits);
+        assert!(bytes <= MAX_BYTES);
+        assert!(cache.get(&query(0)).is_none());
+        assert!(cache.get(&query(fits)).is_some());
     }
 
     #[test]
